@@ -1,0 +1,1 @@
+#include "core/g711.hpp"

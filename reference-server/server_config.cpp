@@ -1,0 +1,1 @@
+// placeholder: the server's configuration loader lands here

@@ -1,0 +1,13 @@
+// The mediasim subcommands. Each takes its arguments (after the command name) and returns the
+// process exit code: 0 success, 1 a call failed or an expectation did not hold, 2 bad usage/input.
+#pragma once
+
+#include <span>
+
+namespace mediasim::sim {
+
+using Args = std::span<char* const>;
+
+int cmd_convert(Args args);
+
+}  // namespace mediasim::sim

@@ -1,0 +1,52 @@
+// mediasim: a Twilio Media Streams simulator. Parses the command name and hands over.
+#include <cstdio>
+#include <cstring>
+#include <span>
+#include <string_view>
+
+#include "simulator/commands.hpp"
+
+namespace {
+
+struct Command {
+    const char* name;
+    int (*run)(mediasim::sim::Args);
+    const char* summary;
+};
+
+constexpr Command kCommands[] = {
+    {"convert", mediasim::sim::cmd_convert,
+     "convert audio files to and from Twilio's format (μ-law 8 kHz mono WAV)"},
+};
+
+void usage(std::FILE* out) {
+    std::fprintf(out,
+                 "usage: mediasim COMMAND [ARGS...]\n\n"
+                 "A load-testing and conformance simulator for Twilio Media Streams.\n\n"
+                 "commands:\n");
+    for (const auto& c : kCommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+    std::fprintf(out, "\n'mediasim COMMAND --help' describes a command.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    std::string_view cmd = argv[1];
+    if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+        usage(stdout);
+        return 0;
+    }
+    if (cmd == "--version") {
+        std::printf("mediasim %s\n", MEDIASIM_VERSION);
+        return 0;
+    }
+    for (const auto& c : kCommands)
+        if (cmd == c.name)
+            return c.run(std::span<char* const>(argv + 2, static_cast<std::size_t>(argc - 2)));
+    std::fprintf(stderr, "mediasim: unknown command \"%s\" (see 'mediasim --help')\n", argv[1]);
+    return 2;
+}
