@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls this):
+#   1. installs missing Debian packages (scripts/setup.sh),
+#   2. builds everything with -Werror and runs the unit tests under AddressSanitizer + UBSan,
+#   3. runs each libFuzzer target for a short bounded time (scripts/fuzz.sh),
+#   4. builds everything with -Werror (Release) and runs every test through ctest.
+# Environment: MEDIASIM_JOBS (default: nproc), MEDIASIM_FUZZ_SECONDS (default 15; 0 skips).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+jobs=${MEDIASIM_JOBS:-$(nproc)}
+export CCACHE_BASEDIR=$root
+
+bash scripts/setup.sh
+
+stage() { printf '\n==== %s\n' "$*"; }
+
+stage "AddressSanitizer + UBSan build of the unit tests"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMEDIASIM_WERROR=ON \
+  -DMEDIASIM_SANITIZE=ON -DMEDIASIM_BUILD_BENCH=OFF >/dev/null
+cmake --build build-asan -j"$jobs" --target unit_tests
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan -L unit --output-on-failure -j"$jobs" --timeout 600
+
+if [ "${MEDIASIM_FUZZ_SECONDS:-15}" != 0 ] && [ -x scripts/fuzz.sh ]; then
+  stage "libFuzzer targets, ${MEDIASIM_FUZZ_SECONDS:-15} s each"
+  bash scripts/fuzz.sh "${MEDIASIM_FUZZ_SECONDS:-15}"
+fi
+
+stage "Release build (-Werror) and the whole suite"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMEDIASIM_WERROR=ON >/dev/null
+cmake --build build -j"$jobs"
+ctest --test-dir build --output-on-failure -j"$jobs" --timeout 900
