@@ -50,25 +50,24 @@ ArgParser& ArgParser::option(std::string name, int* out, std::string metavar, st
     return *this;
 }
 
-ArgParser& ArgParser::option(std::string name, double* out, std::string metavar,
-                             std::string help, double min_value) {
+ArgParser& ArgParser::option(std::string name, double* out, std::string metavar, std::string help,
+                             double min_value) {
     std::string flag = "--" + name;
     std::string mv = metavar;
-    opts_.push_back({std::move(name), std::move(metavar), std::move(help), true, false,
-                     [out, flag, mv, min_value](std::string_view v) -> Status {
-                         double x = 0;
-                         auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
-                         if (ec != std::errc() || p != v.data() + v.size() || !std::isfinite(x))
-                             return make_error(
-                                 fmt::format("\"{}\" is not a number (example: {} {})", v, flag,
-                                             mv),
-                                 flag);
-                         if (x < min_value)
-                             return make_error(
-                                 fmt::format("{} is below the minimum of {}", x, min_value), flag);
-                         *out = x;
-                         return Ok{};
-                     }});
+    opts_.push_back(
+        {std::move(name), std::move(metavar), std::move(help), true, false,
+         [out, flag, mv, min_value](std::string_view v) -> Status {
+             double x = 0;
+             auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+             if (ec != std::errc() || p != v.data() + v.size() || !std::isfinite(x))
+                 return make_error(
+                     fmt::format("\"{}\" is not a number (example: {} {})", v, flag, mv), flag);
+             if (x < min_value)
+                 return make_error(fmt::format("{} is below the minimum of {}", x, min_value),
+                                   flag);
+             *out = x;
+             return Ok{};
+         }});
     return *this;
 }
 
@@ -137,9 +136,9 @@ Status ArgParser::parse(std::span<char* const> args) {
                 return make_error("takes no value", fmt::format("--{}", body));
             if (opt->takes_value && !has_value) {
                 if (i + 1 >= args.size())
-                    return make_error(fmt::format("needs a value (example: --{} {})", opt->name,
-                                                  opt->metavar),
-                                      fmt::format("--{}", body));
+                    return make_error(
+                        fmt::format("needs a value (example: --{} {})", opt->name, opt->metavar),
+                        fmt::format("--{}", body));
                 value = args[++i];
             }
             if (!opt->repeatable && given(opt->name))
@@ -157,8 +156,8 @@ Status ArgParser::parse(std::span<char* const> args) {
             rest_->emplace_back(a);
             ++nrest;
         } else {
-            return make_error(fmt::format("unexpected argument \"{}\" (see '{} --help')", a,
-                                          command_));
+            return make_error(
+                fmt::format("unexpected argument \"{}\" (see '{} --help')", a, command_));
         }
     }
     for (std::size_t i = npos; i < pos_.size(); ++i)
@@ -166,7 +165,8 @@ Status ArgParser::parse(std::span<char* const> args) {
             return make_error(
                 fmt::format("missing argument {} (see '{} --help')", pos_[i].name, command_));
     if (rest_ && nrest < rest_min_)
-        return make_error(fmt::format("missing argument {} (see '{} --help')", rest_name_, command_));
+        return make_error(
+            fmt::format("missing argument {} (see '{} --help')", rest_name_, command_));
     return Ok{};
 }
 
@@ -183,8 +183,8 @@ std::string ArgParser::help() const {
     if (rest_) out += fmt::format("  {:<22} {}\n", rest_name_ + "...", rest_help_);
     if (!opts_.empty()) out += "\noptions:\n";
     for (const auto& o : opts_) {
-        std::string left = o.takes_value ? fmt::format("--{} {}", o.name, o.metavar)
-                                         : fmt::format("--{}", o.name);
+        std::string left =
+            o.takes_value ? fmt::format("--{} {}", o.name, o.metavar) : fmt::format("--{}", o.name);
         out += fmt::format("  {:<22} {}\n", left, o.help);
     }
     return out;

@@ -13,7 +13,7 @@
 namespace mediasim::core {
 
 class ArgParser {
-public:
+  public:
     ArgParser(std::string command, std::string summary);
 
     // --name (no value)
@@ -41,7 +41,7 @@ public:
     // Which options were given on the command line (by name without dashes).
     bool given(std::string_view name) const;
 
-private:
+  private:
     struct Opt {
         std::string name, metavar, help;
         bool takes_value = true;

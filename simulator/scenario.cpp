@@ -1,0 +1,620 @@
+#include "simulator/scenario.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include "core/g711.hpp"
+#include "core/signature.hpp"
+#include "core/wav.hpp"
+
+extern char** environ;
+
+namespace mediasim::sim {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Collects every problem of one file, each with its position.
+class Checker {
+  public:
+    explicit Checker(std::string file) : file_(std::move(file)) {}
+
+    void error(const YAML::Node& at, std::string path, std::string message) {
+        core::Diagnostic d;
+        d.file = file_;
+        const auto m = at.Mark();
+        if (!m.is_null()) {
+            d.line = m.line + 1;
+            d.column = m.column + 1;
+        }
+        d.path = std::move(path);
+        d.message = std::move(message);
+        errors.push_back(std::move(d));
+    }
+
+    // Every key of `map` must be one of `allowed`.
+    void keys(const YAML::Node& map, const std::string& path,
+              std::initializer_list<std::string_view> allowed) {
+        for (const auto& kv : map) {
+            const auto key = kv.first.as<std::string>();
+            bool ok = false;
+            for (auto a : allowed) ok = ok || a == key;
+            if (!ok) {
+                std::string list;
+                for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+                error(kv.first, path,
+                      fmt::format("unknown key \"{}\" (expected one of: {})", key, list));
+            }
+        }
+    }
+
+    std::optional<std::string> string(const YAML::Node& n, const std::string& path) {
+        if (!n.IsScalar()) {
+            error(n, path, "expected a string");
+            return std::nullopt;
+        }
+        return n.as<std::string>();
+    }
+
+    std::optional<Millis> duration(const YAML::Node& n, const std::string& path) {
+        if (!n.IsScalar()) {
+            error(n, path, "expected a duration such as 500ms, 2s or 10m");
+            return std::nullopt;
+        }
+        auto d = parse_duration(n.Scalar());
+        if (!d) {
+            error(n, path, d.error().message);
+            return std::nullopt;
+        }
+        return *d;
+    }
+
+    template <class T>
+    std::optional<T> number(const YAML::Node& n, const std::string& path, T min_value) {
+        T v{};
+        const auto& s = n.IsScalar() ? n.Scalar() : std::string();
+        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (!n.IsScalar() || ec != std::errc() || p != s.data() + s.size()) {
+            error(n, path,
+                  fmt::format("expected a number, got {}",
+                              n.IsScalar() ? "\"" + s + "\""
+                                           : std::string("a ") + (n.IsMap() ? "map" : "list")));
+            return std::nullopt;
+        }
+        if (v < min_value) {
+            error(n, path, fmt::format("must be at least {}", min_value));
+            return std::nullopt;
+        }
+        return v;
+    }
+
+    std::vector<core::Diagnostic> errors;
+
+  private:
+    std::string file_;
+};
+
+class Loader {
+  public:
+    Loader(const fs::path& path, const LoadOptions& opts)
+        : path_(path), dir_(path.parent_path()), opts_(opts), c_(path.string()) {}
+
+    ScenarioLoad load(std::string_view text) {
+        ScenarioLoad out;
+        YAML::Node root;
+        try {
+            root = YAML::Load(std::string(text));
+        } catch (const YAML::ParserException& e) {
+            core::Diagnostic d;
+            d.file = path_.string();
+            d.line = e.mark.line + 1;
+            d.column = e.mark.column + 1;
+            d.message = "not valid YAML: " + e.msg;
+            out.errors.push_back(std::move(d));
+            return out;
+        }
+        if (!root.IsMap()) {
+            c_.error(root, "", "a scenario is a map with at least a \"steps\" list");
+            out.errors = std::move(c_.errors);
+            return out;
+        }
+        Scenario s;
+        s.path = path_;
+        s.name = path_.stem().string();
+        c_.keys(root, "",
+                {"name", "description", "call", "stream", "steps", "max_call_duration", "load"});
+        if (auto n = root["name"]) s.name = c_.string(n, "name").value_or(s.name);
+        if (auto n = root["description"]) s.description = c_.string(n, "description").value_or("");
+        if (auto n = root["max_call_duration"])
+            s.max_call_duration = c_.duration(n, "max_call_duration").value_or(s.max_call_duration);
+        if (auto n = root["call"]) call(n, s.call);
+        if (auto n = root["stream"]) stream(n, s.stream);
+        if (auto n = root["steps"]) {
+            steps(n, s.steps);
+        } else {
+            c_.error(root, "steps", "missing: a scenario needs a \"steps\" list");
+        }
+        if (auto n = root["load"]) load_shape(n, s.load);
+        if (c_.errors.empty()) out.scenario = std::move(s);
+        out.errors = std::move(c_.errors);
+        return out;
+    }
+
+  private:
+    void call(const YAML::Node& n, CallTemplate& t) {
+        if (!n.IsMap()) return c_.error(n, "call", "expected a map (from, to, params)");
+        c_.keys(n, "call", {"from", "to", "params"});
+        if (auto v = n["from"]) template_string(v, "call.from", t.from);
+        if (auto v = n["to"]) template_string(v, "call.to", t.to);
+        if (auto p = n["params"]) {
+            if (!p.IsMap()) return c_.error(p, "call.params", "expected a map of name: value");
+            for (const auto& kv : p) {
+                auto name = kv.first.as<std::string>();
+                std::string value;
+                template_string(kv.second, "call.params." + name, value);
+                t.webhook_params.emplace_back(name, value);
+            }
+        }
+    }
+
+    void stream(const YAML::Node& n, StreamSettings& st) {
+        if (!n.IsMap()) return c_.error(n, "stream", "expected a map (mode, track, parameters)");
+        c_.keys(n, "stream", {"mode", "track", "parameters"});
+        if (auto v = n["mode"]) {
+            auto s = c_.string(v, "stream.mode");
+            if (s == "connect")
+                st.bidirectional = true;
+            else if (s == "start")
+                st.bidirectional = false;
+            else if (s)
+                c_.error(v, "stream.mode",
+                         fmt::format("\"{}\" is not a stream mode (expected connect, as "
+                                     "<Connect><Stream>, or start, as <Start><Stream>)",
+                                     *s));
+        }
+        if (auto v = n["track"]) {
+            auto s = c_.string(v, "stream.track");
+            if (s && *s != "inbound_track" && *s != "outbound_track" && *s != "both_tracks")
+                c_.error(v, "stream.track",
+                         fmt::format("\"{}\" is not a track (expected inbound_track, "
+                                     "outbound_track or both_tracks)",
+                                     *s));
+            else if (s)
+                st.track = *s;
+        }
+        if (st.bidirectional && st.track != "inbound_track" && n["track"])
+            c_.error(
+                n["track"], "stream.track",
+                "a connect (bidirectional) stream only takes inbound_track, as on Twilio (31941)");
+        if (auto p = n["parameters"]) {
+            if (!p.IsMap())
+                return c_.error(p, "stream.parameters", "expected a map of name: value");
+            for (const auto& kv : p) {
+                auto name = kv.first.as<std::string>();
+                auto value = c_.string(kv.second, "stream.parameters." + name);
+                if (value) st.custom_parameters.emplace_back(name, *value);
+            }
+        }
+    }
+
+    void template_string(const YAML::Node& n, const std::string& path, std::string& out) {
+        auto s = c_.string(n, path);
+        if (!s) return;
+        if (auto e = expand_template(*s, {}); !e) return c_.error(n, path, e.error().message);
+        out = *s;
+    }
+
+    void steps(const YAML::Node& n, std::vector<ScriptStep>& out) {
+        if (!n.IsSequence()) return c_.error(n, "steps", "expected a list of steps");
+        if (n.size() == 0) return c_.error(n, "steps", "the list is empty");
+        for (std::size_t i = 0; i < n.size(); ++i) {
+            const auto& item = n[i];
+            const std::string path = fmt::format("steps[{}]", i);
+            std::string kind;
+            YAML::Node body;
+            if (item.IsScalar()) {
+                kind = item.Scalar();
+            } else if (item.IsMap() && item.size() == 1) {
+                kind = item.begin()->first.as<std::string>();
+                body = item.begin()->second;
+            } else {
+                c_.error(item, path,
+                         "expected one step: speak, silence, dtmf, wait, barge_in or hangup");
+                continue;
+            }
+            const int line = item.Mark().line + 1;
+            const std::string kpath = path + "." + kind;
+            if (kind == "speak") {
+                if (auto sp = speech(body, kpath, {}))
+                    out.push_back({SpeakStep{std::move(*sp)}, line});
+            } else if (kind == "silence") {
+                if (auto d = c_.duration(body, kpath)) out.push_back({SilenceStep{*d}, line});
+            } else if (kind == "dtmf") {
+                dtmf(body, kpath, line, out);
+            } else if (kind == "wait") {
+                wait(body, kpath, line, out);
+            } else if (kind == "barge_in") {
+                barge_in(body, kpath, line, out);
+            } else if (kind == "hangup") {
+                if (body && !body.IsNull() && !(body.IsMap() && body.size() == 0))
+                    c_.error(body, kpath, "takes no value");
+                out.push_back({HangupStep{}, line});
+            } else {
+                c_.error(item, path,
+                         fmt::format("unknown step \"{}\" (expected speak, silence, dtmf, wait, "
+                                     "barge_in or hangup)",
+                                     kind));
+            }
+        }
+    }
+
+    // speak: "text" | {text: "...", voice: en-us} | {audio: file.wav}
+    std::optional<Speech> speech(const YAML::Node& n, const std::string& path,
+                                 std::initializer_list<std::string_view> extra_keys) {
+        if (n && n.IsScalar()) return text_speech(n, path, n.Scalar());
+        if (!n || !n.IsMap()) {
+            c_.error(n ? n : YAML::Node(), path,
+                     "expected a text, or a map with \"text\" or \"audio\"");
+            return std::nullopt;
+        }
+        std::vector<std::string_view> allowed{"text", "audio"};
+        allowed.insert(allowed.end(), extra_keys);
+        for (const auto& kv : n) {
+            auto key = kv.first.as<std::string>();
+            if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+                std::string list;
+                for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+                c_.error(kv.first, path,
+                         fmt::format("unknown key \"{}\" (expected one of: {})", key, list));
+            }
+        }
+        const auto text = n["text"];
+        const auto audio = n["audio"];
+        if (text && audio) {
+            c_.error(n, path, "give either \"text\" or \"audio\", not both");
+            return std::nullopt;
+        }
+        if (text) {
+            auto s = c_.string(text, path + ".text");
+            if (!s) return std::nullopt;
+            return text_speech(text, path + ".text", *s);
+        }
+        if (audio) {
+            auto s = c_.string(audio, path + ".audio");
+            if (!s) return std::nullopt;
+            return audio_speech(audio, path + ".audio", *s);
+        }
+        c_.error(n, path, "needs \"text\" (spoken by espeak-ng) or \"audio\" (a WAV file)");
+        return std::nullopt;
+    }
+
+    std::optional<Speech> text_speech(const YAML::Node& at, const std::string& path,
+                                      const std::string& text) {
+        if (text.empty()) {
+            c_.error(at, path, "the text is empty");
+            return std::nullopt;
+        }
+        auto sp = synthesize(text, opts_);
+        if (!sp) {
+            c_.error(at, path, sp.error().message);
+            return std::nullopt;
+        }
+        return std::move(*sp);
+    }
+
+    std::optional<Speech> audio_speech(const YAML::Node& at, const std::string& path,
+                                       const std::string& file) {
+        std::vector<fs::path> tried{dir_ / file, dir_ / "audio" / file};
+        const fs::path* found = nullptr;
+        for (const auto& p : tried)
+            if (fs::is_regular_file(p)) {
+                found = &p;
+                break;
+            }
+        if (!found) {
+            c_.error(
+                at, path,
+                fmt::format(
+                    "file \"{}\" not found (looked in {} and {})", file,
+                    tried[0].parent_path().string().empty() ? "." : tried[0].parent_path().string(),
+                    tried[1].parent_path().string()));
+            return std::nullopt;
+        }
+        core::ReadOptions ro;
+        ro.sample_rate_hz = 8000;
+        ro.downmix = true;
+        auto pcm = core::read_wav_pcm(*found, ro);
+        if (!pcm) {
+            c_.error(at, path, pcm.error().to_string());
+            return std::nullopt;
+        }
+        Speech sp;
+        sp.label = file;
+        sp.mulaw.resize(pcm->samples.size());
+        core::ulaw_encode(pcm->samples, sp.mulaw.data());
+        return sp;
+    }
+
+    void dtmf(const YAML::Node& n, const std::string& path, int line,
+              std::vector<ScriptStep>& out) {
+        DtmfStep d;
+        YAML::Node digits = n;
+        if (n.IsMap()) {
+            c_.keys(n, path, {"digits", "gap"});
+            digits = n["digits"];
+            if (auto g = n["gap"]) d.gap = c_.duration(g, path + ".gap").value_or(d.gap);
+            if (!digits) return c_.error(n, path, "needs \"digits\"");
+        }
+        auto s = c_.string(digits, path);
+        if (!s) return;
+        if (s->empty()) return c_.error(digits, path, "no digits");
+        for (std::size_t i = 0; i < s->size(); ++i) {
+            char ch = (*s)[i];
+            if (!((ch >= '0' && ch <= '9') || ch == '*' || ch == '#'))
+                return c_.error(
+                    digits, path,
+                    fmt::format("'{}' at position {} is not a DTMF digit (0-9, *, #)", ch, i + 1));
+        }
+        d.digits = *s;
+        out.push_back({d, line});
+    }
+
+    // wait: audio | {for: audio|silence|mark|clear, timeout, within, silence, name}
+    void wait(const YAML::Node& n, const std::string& path, int line,
+              std::vector<ScriptStep>& out) {
+        WaitStep w;
+        YAML::Node what = n;
+        if (n.IsMap()) {
+            c_.keys(n, path, {"for", "timeout", "within", "silence", "name"});
+            what = n["for"];
+            if (!what) return c_.error(n, path, "needs \"for\": audio, silence, mark or clear");
+            if (auto v = n["timeout"])
+                w.timeout = c_.duration(v, path + ".timeout").value_or(w.timeout);
+            if (auto v = n["within"]) w.within = c_.duration(v, path + ".within");
+            if (auto v = n["silence"])
+                w.silence = c_.duration(v, path + ".silence").value_or(w.silence);
+            if (auto v = n["name"]) w.mark = c_.string(v, path + ".name").value_or("");
+        }
+        auto s = c_.string(what, path + ".for");
+        if (!s) return;
+        if (*s == "audio")
+            w.what = WaitStep::For::audio;
+        else if (*s == "silence")
+            w.what = WaitStep::For::silence;
+        else if (*s == "mark")
+            w.what = WaitStep::For::mark;
+        else if (*s == "clear")
+            w.what = WaitStep::For::clear;
+        else
+            return c_.error(what, path + ".for",
+                            fmt::format("\"{}\" is not something to wait for (expected audio, "
+                                        "silence, mark or clear)",
+                                        *s));
+        if (n.IsMap() && n["name"] && w.what != WaitStep::For::mark)
+            c_.error(n["name"], path + ".name", "only a wait for a mark takes a name");
+        out.push_back({w, line});
+    }
+
+    void barge_in(const YAML::Node& n, const std::string& path, int line,
+                  std::vector<ScriptStep>& out) {
+        if (!n || !n.IsMap())
+            return c_.error(n ? n : YAML::Node(), path,
+                            "expected a map with \"text\" or \"audio\" (and after, clear_within)");
+        BargeInStep b;
+        if (auto v = n["after"]) b.after = c_.duration(v, path + ".after").value_or(b.after);
+        if (auto v = n["timeout"])
+            b.timeout = c_.duration(v, path + ".timeout").value_or(b.timeout);
+        if (auto v = n["clear_within"]) b.clear_within = c_.duration(v, path + ".clear_within");
+        auto sp = speech(n, path, {"after", "timeout", "clear_within"});
+        if (!sp) return;
+        b.speech = std::move(*sp);
+        out.push_back({std::move(b), line});
+    }
+
+    void load_shape(const YAML::Node& n, LoadShape& l) {
+        if (!n.IsMap())
+            return c_.error(n, "load", "expected a map (calls, concurrency, arrival, ...)");
+        c_.keys(n, "load",
+                {"calls", "concurrency", "arrival", "rate", "ramp_from", "ramp_over", "duration"});
+        if (auto v = n["calls"]) l.calls = c_.number<int>(v, "load.calls", 1).value_or(l.calls);
+        if (auto v = n["concurrency"])
+            l.concurrency = c_.number<int>(v, "load.concurrency", 1).value_or(l.concurrency);
+        if (auto v = n["rate"]) l.rate = c_.number<double>(v, "load.rate", 0.0).value_or(l.rate);
+        if (auto v = n["ramp_from"])
+            l.ramp_from = c_.number<double>(v, "load.ramp_from", 0.0).value_or(l.ramp_from);
+        if (auto v = n["ramp_over"])
+            l.ramp_over = c_.duration(v, "load.ramp_over").value_or(l.ramp_over);
+        if (auto v = n["duration"]) l.duration = c_.duration(v, "load.duration");
+        if (auto v = n["arrival"]) {
+            auto s = c_.string(v, "load.arrival");
+            if (s == "constant")
+                l.arrival = LoadShape::Arrival::constant;
+            else if (s == "poisson")
+                l.arrival = LoadShape::Arrival::poisson;
+            else if (s == "ramp")
+                l.arrival = LoadShape::Arrival::ramp;
+            else if (s)
+                c_.error(v, "load.arrival",
+                         fmt::format("\"{}\" is not an arrival shape (expected constant, poisson "
+                                     "or ramp)",
+                                     *s));
+        }
+        if (l.arrival != LoadShape::Arrival::constant && l.rate <= 0)
+            c_.error(n, "load.rate",
+                     "poisson and ramp arrivals need a rate (calls per second) above 0");
+        if (l.arrival == LoadShape::Arrival::ramp && l.ramp_over.count() <= 0)
+            c_.error(n, "load.ramp_over", "a ramp needs ramp_over (e.g. 60s)");
+    }
+
+    fs::path path_;
+    fs::path dir_;
+    const LoadOptions& opts_;
+    Checker c_;
+};
+
+// Runs a program without a shell; returns its exit status or -1.
+int run_program(const std::vector<std::string>& argv) {
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    pid_t pid = 0;
+    int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) return -1;
+    int status = 0;
+    if (waitpid(pid, &status, 0) < 0) return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace
+
+core::Result<Millis> parse_duration(std::string_view text) {
+    auto bad = [&] {
+        return core::make_error(
+            fmt::format("\"{}\" is not a duration (examples: 250ms, 2s, 1.5s, 10m, 1h)", text));
+    };
+    std::size_t i = 0;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
+        ++i;
+    if (i == 0) return bad();
+    double v = 0;
+    auto [p, ec] = std::from_chars(text.data(), text.data() + i, v);
+    if (ec != std::errc() || p != text.data() + i) return bad();
+    const auto unit = text.substr(i);
+    double ms = 0;
+    if (unit == "ms")
+        ms = v;
+    else if (unit == "s")
+        ms = v * 1000;
+    else if (unit == "m" || unit == "min")
+        ms = v * 60'000;
+    else if (unit == "h")
+        ms = v * 3'600'000;
+    else
+        return bad();
+    if (ms > 7 * 24 * 3'600'000.0) return core::make_error(fmt::format("\"{}\" is too long", text));
+    return Millis(static_cast<std::int64_t>(std::llround(ms)));
+}
+
+core::Result<std::string> expand_template(std::string_view text, const TemplateContext& ctx) {
+    std::string out;
+    std::mt19937_64 rng(ctx.seed ^ (ctx.n * 0x9E3779B97F4A7C15ULL));
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        auto open = text.find("{{", pos);
+        if (open == std::string_view::npos) {
+            out.append(text.substr(pos));
+            break;
+        }
+        out.append(text.substr(pos, open - pos));
+        auto close = text.find("}}", open);
+        if (close == std::string_view::npos)
+            return core::make_error(fmt::format("\"{{{{\" at position {} is not closed", open + 1));
+        auto expr = text.substr(open + 2, close - open - 2);
+        auto colon = expr.find(':');
+        auto name = expr.substr(0, colon);
+        auto arg = colon == std::string_view::npos ? std::string_view{} : expr.substr(colon + 1);
+        auto width = [&]() -> std::optional<int> {
+            if (arg.empty()) return 0;
+            int w = 0;
+            auto [p, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), w);
+            if (ec != std::errc() || p != arg.data() + arg.size() || w < 0 || w > 32)
+                return std::nullopt;
+            return w;
+        }();
+        if (!width)
+            return core::make_error(
+                fmt::format("{{{{{}}}}}: \"{}\" is not a width from 0 to 32", expr, arg));
+        if (name == "n") {
+            out += fmt::format("{:0{}}", ctx.n, *width);
+        } else if (name == "shard") {
+            out += fmt::format("{:0{}}", ctx.shard, *width);
+        } else if (name == "rand") {
+            int w = *width == 0 ? 6 : *width;
+            for (int k = 0; k < w; ++k) out += static_cast<char>('0' + rng() % 10);
+        } else {
+            return core::make_error(
+                fmt::format("unknown template \"{{{{{}}}}}\" (known: {{{{n}}}}, {{{{n:04}}}}, "
+                            "{{{{rand:6}}}}, {{{{shard}}}})",
+                            expr));
+        }
+        pos = close + 2;
+    }
+    return out;
+}
+
+core::Result<Speech> synthesize(std::string_view text, const LoadOptions& opts) {
+    const std::string key = core::sha256_hex(opts.voice + "\n" + std::string(text)).substr(0, 24);
+    fs::path cached;
+    if (!opts.tts_cache.empty()) {
+        cached = opts.tts_cache / (key + ".wav");
+        if (auto w = core::read_wav(cached); w && w->format.encoding == core::Encoding::mulaw &&
+                                             w->format.sample_rate_hz == 8000 &&
+                                             w->format.channels == 1)
+            return Speech{std::string(text), std::move(w->data)};
+    }
+    std::error_code ec;
+    const fs::path tmp =
+        fs::temp_directory_path(ec) / fmt::format("mediasim-tts-{}-{}.wav", ::getpid(), key);
+    const int rc =
+        run_program({"espeak-ng", "-v", opts.voice, "-w", tmp.string(), std::string(text)});
+    if (rc != 0) {
+        fs::remove(tmp, ec);
+        return core::make_error(
+            rc < 0 ? "cannot run espeak-ng (install it: scripts/setup.sh)"
+                   : fmt::format("espeak-ng failed (exit {}) for voice \"{}\"", rc, opts.voice));
+    }
+    core::ReadOptions ro;
+    ro.sample_rate_hz = 8000;
+    ro.downmix = true;
+    auto pcm = core::read_wav_pcm(tmp, ro);
+    fs::remove(tmp, ec);
+    if (!pcm) return core::make_error("espeak-ng output: " + pcm.error().to_string());
+    Speech sp;
+    sp.label = std::string(text);
+    sp.mulaw.resize(pcm->samples.size());
+    core::ulaw_encode(pcm->samples, sp.mulaw.data());
+    if (!cached.empty()) {
+        fs::create_directories(opts.tts_cache, ec);
+        const fs::path part = cached.string() + fmt::format(".{}.part", ::getpid());
+        if (core::write_wav(part, {core::Encoding::mulaw, 8000, 1}, sp.mulaw))
+            fs::rename(part, cached, ec);
+    }
+    return sp;
+}
+
+ScenarioLoad parse_scenario(std::string_view yaml_text, const fs::path& path,
+                            const LoadOptions& opts) {
+    return Loader(path, opts).load(yaml_text);
+}
+
+ScenarioLoad load_scenario(const fs::path& path, const LoadOptions& opts) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        ScenarioLoad out;
+        core::Diagnostic d;
+        d.file = path.string();
+        d.message = "cannot open the scenario file";
+        out.errors.push_back(std::move(d));
+        return out;
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return parse_scenario(ss.str(), path, opts);
+}
+
+}  // namespace mediasim::sim
