@@ -795,3 +795,33 @@ TEST(WavRepair, KeepsTrailingChunksAndFixesAStaleRiffSize) {
     EXPECT_EQ(bad.error().message,
               "not a WAV file: expected \"RIFF\" at offset 0, found \"ID3\\x03\"");
 }
+
+TEST(WavRepair, HeaderBeyondTheFirst64KiBAndMissingFiles) {
+    TempDir tmp;
+    const auto p = tmp / "biglist.wav";
+    const AudioFormat f{Encoding::mulaw, 8000, 1};
+    const auto audio = random_bytes(1001, 8);
+    // fmt + fact, a 100 KB LIST chunk, then the data chunk (header saying 0 bytes) + audio.
+    auto b = make_wav(f, {});
+    std::vector<std::uint8_t> list = {'L', 'I', 'S', 'T'};
+    list.resize(8 + 100000, 'x');
+    set32(list, 4, 100000);
+    b.insert(b.begin() + 50, list.begin(), list.end());
+    b.insert(b.end(), audio.begin(), audio.end());
+    put_bytes(p, b);
+    auto rep = repair_wav(p);
+    ASSERT_TRUE(rep) << rep.error().to_string();
+    EXPECT_TRUE(rep->changed);
+    EXPECT_EQ(rep->data_bytes, audio.size());
+    auto r = read_wav(p);
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ(r->data, audio);
+    const auto after = file_bytes(p);
+    EXPECT_EQ(after.size(), b.size() + 1);  // pad byte after the odd data
+    EXPECT_EQ(get32(after, 4), after.size() - 8);
+    EXPECT_EQ(get32(after, 46), 1001u);  // fact: frames
+
+    auto missing = repair_wav(tmp / "missing.wav");
+    ASSERT_FALSE(missing);
+    EXPECT_EQ(missing.error().message, "cannot open for repair: No such file or directory");
+}
