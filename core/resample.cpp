@@ -95,6 +95,11 @@ int Resampler::delay_samples() const {
     return speex_resampler_get_output_latency(impl_->state);
 }
 
+int Resampler::input_delay_samples() const {
+    if (impl_->state == nullptr) return 0;
+    return speex_resampler_get_input_latency(impl_->state);
+}
+
 void Resampler::reset() {
     if (impl_->state != nullptr) speex_resampler_reset_mem(impl_->state);
 }

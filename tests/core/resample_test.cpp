@@ -237,6 +237,27 @@ TEST(Resampler, DelayIsAFewMillisecondsAndMatchesTheMeasuredDelay) {
         EXPECT_LT(delay_ms, 5.0) << p.in_hz << " -> " << p.out_hz;
         EXPECT_NEAR(measure_delay_samples(p), rs.delay_samples(), 1.0)
             << p.in_hz << " -> " << p.out_hz;
+        EXPECT_EQ(static_cast<std::int64_t>(rs.input_delay_samples()) * p.out_hz,
+                  static_cast<std::int64_t>(rs.delay_samples()) * p.in_hz)
+            << p.in_hz << " -> " << p.out_hz;
+    }
+}
+
+// For ratios where the filter's delay is not a whole number of output samples (22.05 kHz -> 8 kHz:
+// 68 input samples, 24.67 output samples), delay_samples() is rounded to the nearest one.
+TEST(Resampler, DelayOfFractionalRatiosIsRoundedToTheNearestSample) {
+    const RatePair pairs[] = {
+        {22050, 8000}, {44100, 8000}, {8000, 44100}, {8000, 22050}, {11025, 8000}};
+    for (const auto p : pairs) {
+        Resampler rs(p.in_hz, p.out_hz);
+        const double measured = measure_delay_samples(p);
+        std::printf("%5d -> %5d: delay_samples() %d, measured %.2f\n", p.in_hz, p.out_hz,
+                    rs.delay_samples(), measured);
+        EXPECT_NEAR(measured, rs.delay_samples(), 0.51) << p.in_hz << " -> " << p.out_hz;
+        // In input samples the delay is exact.
+        EXPECT_NEAR(measured, static_cast<double>(rs.input_delay_samples()) * p.out_hz / p.in_hz,
+                    0.05)
+            << p.in_hz << " -> " << p.out_hz;
     }
 }
 
@@ -263,6 +284,7 @@ TEST(Resampler, SameRateIsAPlainCopy) {
     const auto in = noisy_signal(8000, 160, 4);
     EXPECT_EQ(run_frames(rs, in, 160), in);
     EXPECT_EQ(rs.delay_samples(), 0);
+    EXPECT_EQ(rs.input_delay_samples(), 0);
 }
 
 TEST(Resampler, MovedToObjectKeepsTheStream) {
