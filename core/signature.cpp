@@ -9,22 +9,16 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <vector>
+
+#include "core/base64.hpp"
 
 namespace mediasim::core {
 
 namespace {
 
 // --- primitives ------------------------------------------------------------------------------
-
-std::string base64_of(const unsigned char* data, std::size_t size) {
-    // EVP_EncodeBlock writes standard padded base64 plus a NUL.
-    std::string out(4 * ((size + 2) / 3) + 1, '\0');
-    const int n =
-        EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(size));
-    out.resize(static_cast<std::size_t>(n));
-    return out;
-}
 
 std::string hmac_sha1_base64(std::string_view key, std::string_view data) {
     static const unsigned char kEmpty = 0;  // HMAC() wants a non-null key pointer
@@ -34,7 +28,7 @@ std::string hmac_sha1_base64(std::string_view key, std::string_view data) {
         key.empty() ? &kEmpty : reinterpret_cast<const unsigned char*>(key.data());
     HMAC(EVP_sha1(), key_bytes, static_cast<int>(key.size()),
          reinterpret_cast<const unsigned char*>(data.data()), data.size(), md.data(), &md_len);
-    return base64_of(md.data(), md_len);
+    return base64_encode(std::span<const std::uint8_t>(md.data(), md_len));
 }
 
 // Constant time for equal lengths; the length of a signature is no secret (twilio-node's scmp
