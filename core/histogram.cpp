@@ -254,6 +254,11 @@ Result<std::vector<std::uint8_t>> inflate_bytes(const std::uint8_t* data, std::s
 
 std::string describe_cookie(std::uint32_t cookie, bool compressed) {
     const std::uint32_t base = cookie_base(cookie);
+    if (compressed && base == kV2EncodingCookieBase) {
+        return fmt::format(
+            "uncompressed V2 histogram (cookie 0x{:08x}); expected the compressed form (0x{:08x})",
+            cookie, kV2CompressedCookieBase | kWordSizeNibble);
+    }
     const char* version = nullptr;
     if (base == kV1EncodingCookieBase || base == kV1CompressedCookieBase) version = "V1";
     if (base == kV0EncodingCookieBase || base == kV0CompressedCookieBase) version = "V0";
@@ -405,7 +410,8 @@ void Histogram::record_corrected(std::int64_t value, std::int64_t expected_inter
         const std::int64_t n = (v - floor_value) / expected_interval + 1;
         const std::int64_t smallest = v - (n - 1) * expected_interval;
         if (v > highest_) {
-            record(highest_, n);  // counts them as saturated
+            record(highest_, n);
+            saturated_ += n;  // clamped like the value itself
         } else {
             counts_[index_for(v)] += n;
             total_count_ += n;
@@ -762,7 +768,7 @@ Result<std::vector<LogInterval>> read_histogram_log(std::istream& in, std::strin
         }
         if (fields.size() - k != 4) {
             return error(
-                1, {},
+                0, {},
                 fmt::format("expected 4 comma-separated fields (StartTimestamp, Interval_Length, "
                             "Interval_Max, Interval_Compressed_Histogram){}, found {}",
                             k == 1 ? " after the tag" : "", fields.size() - k));
