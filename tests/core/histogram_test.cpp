@@ -605,7 +605,7 @@ TEST(HistogramLog, MalformedLinesNameLineFieldAndProblem) {
               "x.hlog:1:5: Interval_Length: interval length -1.0 is negative");
     EXPECT_EQ(err("Tag=,0.0,1.0,1.0," + enc + "\n"), "x.hlog:1:1: Tag: empty tag after \"Tag=\"");
     EXPECT_EQ(err("0.0,1.0,1.0,HISTFAAA!\n"),
-              "x.hlog:1:13: Interval_Compressed_Histogram: base64: invalid character '!' at "
+              "x.hlog:1:13: Interval_Compressed_Histogram: invalid base64 character '!' at "
               "position 8");
     EXPECT_THAT(err("0.0,1.0,1.0," + enc.substr(0, enc.size() - 8) + "\n"),
                 HasSubstr("Interval_Compressed_Histogram: truncated"));
@@ -616,12 +616,14 @@ TEST(HistogramLog, MalformedLinesNameLineFieldAndProblem) {
 
 TEST(HistogramDecode, RejectsBadBase64) {
     EXPECT_EQ(decode_error(""), "empty histogram text");
-    EXPECT_EQ(decode_error("HIST FAA"), "base64: invalid character ' ' at position 4");
-    EXPECT_EQ(decode_error("HISTFA=A"), "base64: misplaced padding '=' at position 6");
-    EXPECT_EQ(decode_error("HISTFAA"), "base64: length 7 is not a multiple of 4 (truncated?)");
+    EXPECT_EQ(decode_error("HIST FAA"), "invalid base64 character ' ' at position 4");
+    EXPECT_EQ(decode_error("HISTFA=A"), "base64 data after padding at position 7");
+    EXPECT_EQ(decode_error("HI==FAAA"),
+              "base64 padding '=' at position 2 is not at the end of the data");
+    EXPECT_EQ(decode_error("HISTFAA"), "base64 length 7 is not a multiple of 4");
     EXPECT_EQ(decode_error("HIST\x01"
                            "AAA"),
-              "base64: invalid character 0x01 at position 4");
+              "invalid base64 character 0x01 at position 4");
 }
 
 TEST(HistogramDecode, RejectsBadCookies) {
