@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -540,6 +541,8 @@ TEST(Storage, SigkillLosesNothingOlderThanOneSecond) {
         if (q.steady_ns <= kill_ns - 1'000'000'000) must_have = q.frames;
     ASSERT_GE(must_have, 10u) << "the child made too little progress to test anything";
     const std::uint32_t written = progress.back().frames;
+    std::printf("frames handed to the recorders: %u; at least 1 s before the kill: %u\n", written,
+                must_have);
 
     auto store = open_store(dir.path());
     ASSERT_TRUE(store);
@@ -566,6 +569,10 @@ TEST(Storage, SigkillLosesNothingOlderThanOneSecond) {
         }
         const std::size_t min_bytes = must_have * 160u * (stereo ? 2u : 1u);
         EXPECT_GE(wav->data.size(), min_bytes) << s["stream_sid"];
+        std::printf(
+            "%s: recovered %zu of %zu bytes written (%.0f ms of audio missing)\n",
+            s["stream_sid"].get<std::string>().c_str(), wav->data.size(), expected.size(),
+            static_cast<double>(expected.size() - wav->data.size()) / (8.0 * (stereo ? 2 : 1)));
         ASSERT_LE(wav->data.size(), expected.size()) << s["stream_sid"];
         EXPECT_TRUE(std::equal(wav->data.begin(), wav->data.end(), expected.begin()))
             << s["stream_sid"] << ": the recovered audio differs from what was written";
@@ -582,9 +589,9 @@ TEST(Storage, SigkillLosesNothingOlderThanOneSecond) {
     store = open_store(dir.path());
     ASSERT_TRUE(store);
     std::size_t again = 0;
-    for (const auto& e : json::parse(*store->call_json("CAcrash"))["events"])
-        again += e["kind"] == "interrupted";
-    EXPECT_EQ(again, 2u);
+    const json reread = json::parse(*store->call_json("CAcrash"));
+    for (const auto& e : reread["events"]) again += e["kind"] == "interrupted";
+    EXPECT_EQ(again, 2u) << reread.dump();
 }
 
 }  // namespace
