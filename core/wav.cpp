@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <numeric>
 #include <optional>
 #include <system_error>
 #include <utility>
@@ -361,37 +362,45 @@ void decode_samples(const WavFile& wav, std::vector<std::int16_t>& out) {
     }
 }
 
-// One channel, whole file: the output is aligned with the input (the filter's delay is
-// removed) and holds floor(n * out / in) samples.
+// One channel, whole file: floor(n * out / in) samples, aligned to the sample with the input
+// (the filter's delay is removed: the file starts where it started, and its end comes out).
 std::vector<std::int16_t> resample_all(std::span<const std::int16_t> in, int in_rate,
                                        int out_rate) {
     Resampler rs(in_rate, out_rate);
-    const std::size_t want = static_cast<std::size_t>(static_cast<std::uint64_t>(in.size()) *
-                                                      static_cast<std::uint64_t>(out_rate) /
-                                                      static_cast<std::uint64_t>(in_rate));
-    const std::size_t delay = static_cast<std::size_t>(std::max(0, rs.delay_samples()));
+    const auto g = static_cast<std::uint64_t>(std::gcd(in_rate, out_rate));
+    const std::uint64_t num = static_cast<std::uint64_t>(out_rate) / g;
+    const std::uint64_t den = static_cast<std::uint64_t>(in_rate) / g;
+    const std::size_t want = static_cast<std::size_t>(in.size() * num / den);
+    // The delay is exact in input samples; lead with k zeros so that delay + k input samples
+    // is a whole number of output samples, and drop those outputs.
+    const auto in_delay = static_cast<std::uint64_t>(std::max(0, rs.input_delay_samples()));
+    const std::uint64_t lead = (den - in_delay % den) % den;
+    const auto drop = static_cast<std::size_t>((in_delay + lead) * num / den);
+
     std::vector<std::int16_t> out;
-    out.reserve(want + delay + 64);
+    out.reserve(want + drop + 64);
     constexpr std::size_t kBlock = 4096;
     std::vector<std::int16_t> buf(rs.max_output(kBlock));
     auto feed = [&](std::span<const std::int16_t> block) {
         const std::size_t got = rs.process(block, buf.data());
         out.insert(out.end(), buf.data(), buf.data() + got);
     };
+    const std::vector<std::int16_t> zeros(kBlock, 0);
+    auto feed_zeros = [&](std::uint64_t n) {
+        for (std::uint64_t fed = 0; fed < n; fed += kBlock)
+            feed(std::span<const std::int16_t>(zeros).first(
+                static_cast<std::size_t>(std::min<std::uint64_t>(kBlock, n - fed))));
+    };
+    feed_zeros(lead);
     for (std::size_t i = 0; i < in.size(); i += kBlock)
         feed(in.subspan(i, std::min(kBlock, in.size() - i)));
-    // Push zeros through until the delayed tail of the input has come out.
-    const std::vector<std::int16_t> zeros(kBlock, 0);
-    const std::size_t zero_in = static_cast<std::size_t>((static_cast<std::uint64_t>(delay) + 2) *
-                                                             static_cast<std::uint64_t>(in_rate) /
-                                                             static_cast<std::uint64_t>(out_rate) +
-                                                         2);
-    for (std::size_t fed = 0; fed < zero_in && out.size() < want + delay; fed += kBlock)
-        feed(std::span<const std::int16_t>(zeros).first(std::min(kBlock, zero_in - fed)));
+    // Trailing zeros push the delayed end of the input out (the delay plus a margin for the
+    // carried fraction).
+    feed_zeros(in_delay + lead + 2 * den / num + 2);
     std::vector<std::int16_t> aligned(want, 0);
-    if (out.size() > delay)
-        std::copy_n(out.begin() + static_cast<std::ptrdiff_t>(delay),
-                    std::min(want, out.size() - delay), aligned.begin());
+    if (out.size() > drop)
+        std::copy_n(out.begin() + static_cast<std::ptrdiff_t>(drop),
+                    std::min(want, out.size() - drop), aligned.begin());
     return aligned;
 }
 
