@@ -333,3 +333,25 @@ TEST(Convert, BinaryExitsTwoOnBadInput) {
     EXPECT_EQ(std::string(e.begin(), e.end()), "mediasim convert: " + tmp / "nope.wav" +
                                                    ": cannot open: No such file or directory\n");
 }
+
+// The sample the shipped scenarios play (scenarios/audio/README.md says how it was made).
+TEST(Convert, ShippedSampleIsTwilioFormat) {
+    const fs::path p = fs::path(MEDIASIM_SOURCE_DIR) / "scenarios" / "audio" / "hello.wav";
+    auto w = core::read_wav(p);
+    ASSERT_TRUE(w) << w.error().to_string();
+    EXPECT_EQ(w->format, (AudioFormat{Encoding::mulaw, 8000, 1}));
+    EXPECT_GE(w->data.size(), 8000u);   // at least 1 s
+    EXPECT_LE(w->data.size(), 16000u);  // at most 2 s
+    EXPECT_LT(fs::file_size(p), 20000u);
+    // Speech, not silence: a good part of the frames carry sound above -40 dBFS.
+    std::size_t loud = 0;
+    for (std::size_t i = 0; i + 160 <= w->data.size(); i += 160) {
+        double e = 0;
+        for (std::size_t k = i; k < i + 160; ++k) {
+            const double x = core::ulaw_to_linear(w->data[k]);
+            e += x * x;
+        }
+        if (std::sqrt(e / 160) > 327.68) ++loud;
+    }
+    EXPECT_GT(loud, w->data.size() / 160 / 3);
+}
