@@ -284,7 +284,15 @@ std::int64_t Histogram::value_from_index(std::size_t i) const {
 }
 
 namespace {
-// Helpers on a histogram's public layout (value_from_index / index_for).
+// Width of the bucket that holds index i: buckets 0 and 1 have unit width (in the unit of
+// 2^unit_magnitude), each later bucket twice the previous one.
+std::int64_t bucket_width(std::size_t i, int half_count_magnitude, int unit_magnitude) {
+    const int bucket = std::max(0, static_cast<int>(i >> half_count_magnitude) - 1);
+    return std::int64_t{1} << (bucket + unit_magnitude);
+}
+
+// The values equivalent to one (in the same bucket): HdrHistogram's lowestEquivalentValue,
+// sizeOfEquivalentValueRange, highestEquivalentValue and medianEquivalentValue.
 struct Equivalents {
     std::int64_t lowest;  // lowest value in the same bucket
     std::int64_t size;    // width of the bucket
@@ -306,19 +314,10 @@ std::int64_t Histogram::min() const {
 std::int64_t Histogram::max() const {
     if (total_count_ == 0) return 0;
     const std::size_t i = index_for(max_);
-    const std::int64_t lowest = value_from_index(i);
-    const int bucket = std::max(0, static_cast<int>(i >> sub_bucket_half_count_magnitude_) - 1);
-    return Equivalents{lowest, std::int64_t{1} << (bucket + unit_magnitude_)}.highest();
+    return Equivalents{value_from_index(i),
+                       bucket_width(i, sub_bucket_half_count_magnitude_, unit_magnitude_)}
+        .highest();
 }
-
-namespace {
-// Width of the bucket that holds index i: buckets 0 and 1 have unit width (in the unit of
-// 2^unit_magnitude), each later bucket twice the previous one.
-std::int64_t bucket_width(std::size_t i, int half_count_magnitude, int unit_magnitude) {
-    const int bucket = std::max(0, static_cast<int>(i >> half_count_magnitude) - 1);
-    return std::int64_t{1} << (bucket + unit_magnitude);
-}
-}  // namespace
 
 double Histogram::mean() const {
     if (total_count_ == 0) return 0.0;

@@ -627,9 +627,7 @@ TEST(HistogramDecode, RejectsBadBase64) {
 }
 
 TEST(HistogramDecode, RejectsBadCookies) {
-    Histogram h;
-    h.record(5);
-    std::string raw = v2_raw(0x1c849313, 3, 1, kHour, zigzag(0) + zigzag(1));
+    const std::string raw = v2_raw(0x1c849313, 3, 1, kHour, zigzag(0) + zigzag(1));
     EXPECT_EQ(decode_error(b64("abc")),
               "truncated: 3 bytes, a compressed histogram has at least 8");
     EXPECT_EQ(decode_error(wrap(raw, 0x12345678)),
