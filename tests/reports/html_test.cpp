@@ -80,7 +80,10 @@ TEST_F(HtmlReport, HasEverySectionAndItsCharts) {
     EXPECT_EQ(count(*html, "<svg class=\"chart\""), 6);
     // The response latency distribution is drawn from the interval log.
     EXPECT_THAT(*html, HasSubstr("data-name=\"response latency\""));
-    EXPECT_EQ(count(*html, "class=\"series\""), 6);
+    // One distribution (only response_latency.hlog exists; the timing chart says "no data") and
+    // the four time series.
+    EXPECT_EQ(count(*html, "class=\"series\""), 5);
+    EXPECT_EQ(count(*html, ">no data</text>"), 1);
     // Text is escaped; nothing is fetched.
     EXPECT_THAT(*html, HasSubstr("conversation &lt;&amp;&gt;"));
     EXPECT_THAT(*html, HasSubstr("no &lt;audio&gt; within 10 s"));
