@@ -268,9 +268,10 @@ class ObjectReader {
         const Json& v = required(key);
         const auto path = join(path_, key);
         if (!v.is_number()) fail(path, "expected a number, got " + describe(v));
-        if (!v.is_number_unsigned() || v.get<std::uint64_t>() == 0 ||
-            v.get<std::uint64_t>() > 1'000'000'000)
+        if (!v.is_number_unsigned() || v.get<std::uint64_t>() == 0)
             fail(path, "expected a positive integer, got " + v.dump());
+        if (v.get<std::uint64_t>() > static_cast<std::uint64_t>(INT32_MAX))
+            fail(path, v.dump() + " is out of range");
         return static_cast<int>(v.get<std::uint64_t>());
     }
 
@@ -369,6 +370,13 @@ Json parse_dom(std::string_view text) {
         }
         return !structural;  // stop building the DOM once the frame is known to be bad
     };
+
+    // nlohmann skips a leading byte order mark and stops at a NUL byte; neither is JSON that
+    // Twilio sends, and the fast parser rejects both, so both parsers reject them.
+    if (text.starts_with("\xEF\xBB\xBF"))
+        fail("", "invalid JSON at byte 1: byte order mark before the JSON text");
+    if (const auto nul = text.find('\0'); nul != std::string_view::npos)
+        fail("", "invalid JSON at byte " + std::to_string(nul + 1) + ": NUL byte");
 
     Json j;
     try {
