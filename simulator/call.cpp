@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cctype>
 #include <ctime>
 
 #include "core/form.hpp"
@@ -458,6 +459,7 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
         // The caller speaks once: into the first stream that opens.
         if (!caller_spoke_) {
             plan.audio = cfg_->audio;
+            plan.caller = cfg_->caller;
             if (bidirectional) {
                 plan.dtmf = dtmf_left_;
                 dtmf_left_.clear();
@@ -507,6 +509,9 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
         report_.bot_bytes_received += r.bot_bytes_received;
         report_.outcome.frames_sent += r.frames_sent;
         report_.outcome.frames_received += r.frames_received;
+        for (auto& x : r.expectation_failures)
+            report_.outcome.expectation_failures.push_back(std::move(x));
+        if (!r.caller_failure.empty()) failure(FailureClass::timeout, r.caller_failure);
         if (r.violations > 0)
             failure(FailureClass::protocol_violation,
                     fmt::format(
@@ -582,7 +587,7 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
     core::Url doc_url_;
     std::size_t next_ = 0;
     int documents_ = 0;
-    int requests_ = 0;
+    mutable int requests_ = 0;
     int pending_ = 0;  // HTTP requests in flight
     std::vector<StreamEntry> streams_;
     std::string connect_action_, connect_method_ = "POST";

@@ -16,6 +16,7 @@
 #include "simulator/http_client.hpp"
 #include "simulator/runner.hpp"
 #include "simulator/stats.hpp"
+#include "simulator/stream_client.hpp"
 
 namespace mediasim::sim {
 
@@ -36,6 +37,8 @@ struct CallConfig {
     // How long <Play> takes per loop (mediasim does not fetch the audio).
     std::chrono::milliseconds play_duration{2000};
     bool record = false;  // keep what the bot said and what the caller sent, per stream
+    // A scripted caller for the first stream (replaces audio/dtmf/tail there), e.g. a scenario.
+    CallerFactory caller;
     std::shared_ptr<const NetConfig> net = std::make_shared<NetConfig>();
     // The timeline: time since the call started and a line. Null: quiet (load runs).
     std::function<void(std::chrono::milliseconds, const std::string&)> timeline;

@@ -6,6 +6,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <cmath>
+#include <cstring>
 #include <deque>
 #include <optional>
 
@@ -195,6 +197,7 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
             }
         }
         caller_done_at_ = t + plan_.tail;
+        if (plan_.caller) caller_ = plan_.caller(stream_start_, stats_);
         next_tick_ = stream_start_ + kFrame;
         if (events_.on_started) events_.on_started();
         do_read();
@@ -245,13 +248,32 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
                            std::max<std::int64_t>(0, micros(now - next_tick_)));
         ++chunk_;
         const std::uint64_t timestamp_ms = chunk_ * 20;
+        if (caller_) {
+            const bool bot_playing = plan_.bidirectional && playout_.playing(next_tick_);
+            auto f = caller_->next_frame(
+                chunk_, bot_playing,
+                std::span<std::uint8_t, kFrameBytes>(script_frame_, kFrameBytes));
+            if (plan_.bidirectional)
+                for (char d : f.dtmf) send_dtmf(d);
+            if (f.hangup) {
+                --chunk_;
+                caller_done_reported_ = true;
+                log("the scripted caller hangs up");
+                if (events_.on_caller_done) events_.on_caller_done();
+                return;
+            }
+        }
         if (plan_.inbound) {
             std::uint8_t frame[kFrameBytes];
             std::size_t from = (chunk_ - 1) * kFrameBytes;
             std::size_t have = 0;
-            if (plan_.audio && from < plan_.audio->size())
+            if (caller_) {
+                std::memcpy(frame, script_frame_, kFrameBytes);
+                have = kFrameBytes;
+            } else if (plan_.audio && from < plan_.audio->size()) {
                 have = std::min(kFrameBytes, plan_.audio->size() - from);
-            if (have) std::memcpy(frame, plan_.audio->data() + from, have);
+                std::memcpy(frame, plan_.audio->data() + from, have);
+            }
             std::memset(frame + have, core::kUlawSilence, kFrameBytes - have);
             std::string out = take_buffer();
             core::append_media_json(out, plan_.stream_sid, seq_++, core::Track::inbound, chunk_,
@@ -280,17 +302,13 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
         }
         if (chunk_ == audio_frames_ && audio_frames_ > 0)
             log(fmt::format("caller audio ended ({} ms)", audio_frames_ * 20));
-        while (dtmf_next_ < dtmf_plan_.size() && dtmf_plan_[dtmf_next_].first <= next_tick_) {
-            core::DtmfMsg d;
-            d.sequence_number = seq_++;
-            d.stream_sid = plan_.stream_sid;
-            d.digit = dtmf_plan_[dtmf_next_].second;
-            send(core::to_json(core::TwilioMessage(d)));
-            log(fmt::format("sent dtmf {}", d.digit));
+        while (!caller_ && dtmf_next_ < dtmf_plan_.size() &&
+               dtmf_plan_[dtmf_next_].first <= next_tick_) {
+            send_dtmf(dtmf_plan_[dtmf_next_].second);
             ++dtmf_next_;
         }
         advance_playout(now);
-        if (!caller_done_reported_ && next_tick_ >= caller_done_at_) {
+        if (!caller_ && !caller_done_reported_ && next_tick_ >= caller_done_at_) {
             caller_done_reported_ = true;
             log("caller is done (audio, digits and tail sent)");
             if (events_.on_caller_done) events_.on_caller_done();
@@ -298,6 +316,15 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
         }
         next_tick_ += kFrame;
         arm_pacer();
+    }
+
+    void send_dtmf(char digit) {
+        core::DtmfMsg d;
+        d.sequence_number = seq_++;
+        d.stream_sid = plan_.stream_sid;
+        d.digit = digit;
+        send(core::to_json(core::TwilioMessage(d)));
+        log(fmt::format("sent dtmf {}", d.digit));
     }
 
     // ---- receiving ---------------------------------------------------------------------------
@@ -417,6 +444,7 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
         // RFC 3550 interarrival jitter over the bot's audio (media position as the RTP clock).
         const auto pos = std::chrono::microseconds(static_cast<std::int64_t>(bot_bytes_) * 125);
         auto pushed = playout_.push_audio(now, mulaw);
+        if (caller_) caller_->bot_audio(now);
         if (pushed.started_speaking) {
             log(fmt::format("bot audio starts ({} bytes)", mulaw.size()));
             have_transit_ = false;
@@ -438,6 +466,7 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
     void on_mark(Clock::time_point now, const std::string& name) {
         if (unidirectional_ignore("mark")) return;
         playout_.push_mark(now, name);
+        if (caller_) caller_->bot_mark(now, name);
         if (!flush_echoes())
             log(fmt::format("mark \"{}\" queued ({} ms of audio ahead)", name,
                             playout_.buffered_bytes(now) / 8));
@@ -448,6 +477,7 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
         ++result_.clears;
         cleared_at_ = now;
         auto dropped = playout_.clear(now);
+        if (caller_) caller_->bot_clear(now);
         log(fmt::format("clear: dropped {} ms of queued bot audio", dropped / 8));
         flush_echoes();
     }
@@ -577,6 +607,11 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
         error_code ignored;
         beast::get_lowest_layer(ws_).socket().close(ignored);
         result_.end = how;
+        if (caller_) {
+            result_.caller_failure = caller_->failure();
+            result_.expectation_failures = caller_->expectation_failures();
+            caller_.reset();
+        }
         if (result_.connected && plan_.bidirectional) {
             playout_.advance(Clock::now());
             result_.bot_bytes_received = playout_.bytes_received();
@@ -644,6 +679,8 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
     bool mark_armed_ = false;
     Clock::time_point mark_due_;
     StreamResult result_;
+    std::shared_ptr<CallerSource> caller_;
+    std::uint8_t script_frame_[kFrameBytes] = {};
 };
 
 }  // namespace

@@ -12,7 +12,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/form.hpp"
@@ -21,6 +23,30 @@
 #include "simulator/stats.hpp"
 
 namespace mediasim::sim {
+
+// A scripted caller (a scenario's ScriptPlayer, say): when a stream has one, it decides each
+// frame's audio, the digits and the hang-up, instead of StreamPlan::audio/dtmf/tail, and hears
+// what the bot does. Frame `index` (from 1) is due at origin + 20 ms * index.
+class CallerSource {
+  public:
+    using TimePoint = std::chrono::steady_clock::time_point;
+    struct Frame {
+        std::string dtmf;     // digits to send before this frame's media
+        bool hangup = false;  // the caller hangs up now (this frame is not sent)
+    };
+    virtual ~CallerSource() = default;
+    virtual Frame next_frame(std::uint64_t index, bool bot_playing,
+                             std::span<std::uint8_t, 160> out) = 0;
+    virtual void bot_audio(TimePoint) {}
+    virtual void bot_mark(TimePoint, std::string_view) {}
+    virtual void bot_clear(TimePoint) {}
+    // The call failed in the script (a wait timed out); empty while fine.
+    virtual std::string failure() const { return {}; }
+    virtual std::vector<std::string> expectation_failures() const { return {}; }
+};
+// Makes the caller for a stream once it has started (origin: the stream's start).
+using CallerFactory = std::function<std::shared_ptr<CallerSource>(CallerSource::TimePoint origin,
+                                                                  WorkerStats* stats)>;
 
 struct StreamPlan {
     core::Url url;           // where to connect (wss:// or ws://)
@@ -37,6 +63,7 @@ struct StreamPlan {
     std::chrono::milliseconds dtmf_gap{250};
     std::chrono::milliseconds tail{2000};  // after the audio (and digits), the caller hangs up
     bool record = false;                   // keep the server's played audio and the caller's audio
+    CallerFactory caller;                  // when set, a scripted caller replaces audio/dtmf/tail
 };
 
 enum class StreamEnd {
@@ -61,8 +88,10 @@ struct StreamResult {
     std::string first_violation;
     std::uint64_t bot_bytes_received = 0;
     std::uint64_t bot_bytes_played = 0;
-    std::vector<std::uint8_t> bot_audio;     // when recording: what played, silence between
-    std::vector<std::uint8_t> caller_audio;  // when recording: the inbound track as sent
+    std::vector<std::uint8_t> bot_audio;            // when recording: what played, silence between
+    std::vector<std::uint8_t> caller_audio;         // when recording: the inbound track as sent
+    std::string caller_failure;                     // from a scripted caller
+    std::vector<std::string> expectation_failures;  // from a scripted caller
 };
 
 struct StreamEvents {

@@ -80,12 +80,18 @@ class Peer {
     ~Peer() {
         stopping_ = true;
         beast::error_code ec;
+        {
+            // accept() does not return when another thread closes the acceptor: wake it.
+            asio::io_context io;
+            tcp::socket wake(io);
+            wake.connect({asio::ip::make_address("127.0.0.1"), port_}, ec);
+        }
+        if (thread_.joinable()) thread_.join();
         acceptor_.close(ec);
         {
             std::lock_guard lk(mu_);
-            for (auto* s : sockets_) s->shutdown(tcp::socket::shutdown_both, ec);
+            for (auto& s : sockets_) s->shutdown(tcp::socket::shutdown_both, ec);
         }
-        if (thread_.joinable()) thread_.join();
         for (auto& t : workers_) t.join();
     }
     unsigned short port() const { return port_; }
@@ -100,7 +106,7 @@ class Peer {
             if (ec || stopping_) return;
             auto sock = std::make_shared<tcp::socket>(std::move(s));
             std::lock_guard lk(mu_);
-            sockets_.push_back(sock.get());
+            sockets_.push_back(sock);
             workers_.emplace_back([this, sock] { serve(*sock); });
         }
     }
@@ -241,7 +247,7 @@ class Peer {
     std::string public_base_;
     std::thread thread_;
     std::mutex mu_;
-    std::vector<tcp::socket*> sockets_;
+    std::vector<std::shared_ptr<tcp::socket>> sockets_;
     std::vector<std::thread> workers_;
     std::atomic<bool> stopping_{false};
 };
