@@ -6,12 +6,17 @@
 
 #include <gtest/gtest.h>
 
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <unistd.h>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -21,6 +26,9 @@
 #include "core/ids.hpp"
 #include "core/protocol.hpp"
 #include "core/signature.hpp"
+#include "core/wav.hpp"
+#include "net/tls.hpp"
+#include "simulator/commands.hpp"
 
 using namespace mediasim;
 using namespace mediasim::sim;
@@ -49,6 +57,7 @@ struct PeerLog {
     std::string webhook_host;
     int webhooks = 0;
     std::vector<core::Parameters> status_events;
+    std::vector<std::pair<std::string, core::Parameters>> requests;  // "POST /voice", params
     std::string ws_host, ws_protocol_header;
     bool ws_signature_valid = false;
     std::vector<Received> frames;  // from the simulator, in order
@@ -70,7 +79,10 @@ struct BotScript {
 class Peer {
   public:
     Peer(std::string twiml, BotScript script, std::string public_base = {})
-        : twiml_(std::move(twiml)),
+        : Peer(std::map<std::string, std::string>{{"/voice", std::move(twiml)}}, script,
+               std::move(public_base)) {}
+    Peer(std::map<std::string, std::string> docs, BotScript script, std::string public_base = {})
+        : docs_(std::move(docs)),
           script_(script),
           acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
         port_ = acceptor_.local_endpoint().port();
@@ -111,8 +123,9 @@ class Peer {
         }
     }
 
-    std::string twiml() const {
-        std::string t = twiml_;
+    std::string twiml(const std::string& path) const {
+        auto it = docs_.find(path);
+        std::string t = it == docs_.end() ? std::string() : it->second;
         for (auto pos = t.find("{BASE}"); pos != std::string::npos; pos = t.find("{BASE}"))
             t.replace(pos, 6, public_base_);
         return t;
@@ -135,17 +148,30 @@ class Peer {
         const std::string sig(req["X-Twilio-Signature"]);
         if (!core::validate_signature(kToken, sig, url, *params))
             log.problem("bad signature on " + url);
-        if (req[http::field::content_type].find("application/x-www-form-urlencoded") != 0)
+        if (req.method() == http::verb::post &&
+            req[http::field::content_type].find("application/x-www-form-urlencoded") != 0)
             log.problem("content type " + std::string(req[http::field::content_type]));
-        http::response<http::string_body> res{http::status::ok, 11};
-        if (req.target() == "/voice") {
+        const std::string target(req.target());
+        const std::string path = target.substr(0, target.find('?'));
+        if (req.method() == http::verb::get && target.find('?') != std::string::npos) {
+            auto q = core::form_decode(target.substr(target.find('?') + 1));
+            if (q) params = std::move(q);
+        }
+        {
             std::lock_guard lk(log.mu);
-            log.webhook_params = *params;
-            log.webhook_host = host;
-            ++log.webhooks;
+            log.requests.emplace_back(std::string(req.method_string()) + " " + path, *params);
+        }
+        http::response<http::string_body> res{http::status::ok, 11};
+        if (docs_.count(path)) {
+            std::lock_guard lk(log.mu);
+            if (path == "/voice") {
+                log.webhook_params = *params;
+                log.webhook_host = host;
+                ++log.webhooks;
+            }
             res.set(http::field::content_type, "text/xml; charset=utf-8");
-            res.body() = twiml();
-        } else if (req.target() == "/status") {
+            res.body() = twiml(path);
+        } else if (path == "/status") {
             std::lock_guard lk(log.mu);
             log.status_events.push_back(*params);
             res.set(http::field::content_type, "text/plain");
@@ -239,7 +265,7 @@ class Peer {
         }
     }
 
-    std::string twiml_;
+    std::map<std::string, std::string> docs_;
     BotScript script_;
     asio::io_context io_;
     tcp::acceptor acceptor_;
@@ -537,4 +563,279 @@ TEST(Call, AnUnreachableWebhookIsConnectRefused) {
     EXPECT_FALSE(run.report.outcome.completed);
     EXPECT_EQ(run.report.outcome.failure, FailureClass::connect_refused)
         << run.report.outcome.first_error;
+}
+
+TEST(Call, FollowsSayGatherStopRedirectDialAndHangup) {
+    Peer peer(
+        std::map<std::string, std::string>{
+            {"/voice", R"(<Response>
+  <Start><Stream name="u" url="ws://{BASE}/media" track="both_tracks"/></Start>
+  <Say>Hi</Say>
+  <Gather numDigits="2" action="/gathered"><Say>Press two keys</Say></Gather>
+  <Say>Nobody pressed anything</Say>
+</Response>)"},
+            {"/gathered",
+             R"(<Response><Stop><Stream name="u"/></Stop><Redirect method="GET">/next?step=2</Redirect></Response>)"},
+            {"/next", R"(<Response><Dial action="/dialed">+15551234567</Dial></Response>)"},
+            {"/dialed", R"(<Response><Hangup/><Say>not reached</Say></Response>)"},
+        },
+        BotScript{.talk = false});
+    auto cfg = std::make_shared<CallConfig>();
+    cfg->webhook_url = "http://127.0.0.1:" + std::to_string(peer.port()) + "/voice";
+    cfg->auth_token = kToken;
+    cfg->dtmf = "12";
+    cfg->tail = 30s;  // the TwiML ends this call, not the caller
+    auto run = run_call(cfg);
+    const auto& o = run.report.outcome;
+    EXPECT_TRUE(o.completed) << o.first_error << "\n" << joined(run.timeline);
+    EXPECT_EQ(o.handoff, "+15551234567");
+    std::lock_guard lk(peer.log.mu);
+    EXPECT_TRUE(peer.log.problems.empty()) << joined(peer.log.problems);
+    std::vector<std::string> order;
+    std::map<std::string, std::map<std::string, std::string>> by;
+    for (const auto& [what, params] : peer.log.requests) {
+        order.push_back(what);
+        by[what] = std::map<std::string, std::string>(params.begin(), params.end());
+    }
+    EXPECT_EQ(order, (std::vector<std::string>{"POST /voice", "POST /gathered", "GET /next",
+                                               "POST /dialed"}));
+    EXPECT_EQ(by["POST /voice"]["CallStatus"], "ringing");
+    EXPECT_EQ(by["POST /gathered"]["CallStatus"], "in-progress");
+    EXPECT_EQ(by["POST /gathered"]["Digits"], "12");
+    EXPECT_EQ(by["GET /next"]["step"], "2");
+    EXPECT_EQ(by["GET /next"]["CallSid"], o.call_sid);
+    EXPECT_EQ(by["POST /dialed"]["DialCallStatus"], "completed");
+    EXPECT_EQ(run.report.verbs.back(), "<Hangup>");
+
+    // The unidirectional stream: both tracks, chunks counted per track, stopped by <Stop>.
+    const auto& frames = peer.log.frames;
+    ASSERT_GE(frames.size(), 4u);
+    auto start = core::parse_twilio_message(frames[1].text);
+    ASSERT_TRUE(start);
+    EXPECT_EQ(std::get<core::StartMsg>(start->message).tracks,
+              (std::vector<core::Track>{core::Track::inbound, core::Track::outbound}));
+    std::uint64_t in = 0, out = 0, seq = 1;
+    bool stopped = false;
+    for (std::size_t i = 2; i < frames.size(); ++i) {
+        auto m = core::parse_twilio_message(frames[i].text);
+        ASSERT_TRUE(m);
+        if (auto* md = std::get_if<core::MediaMsg>(&m->message)) {
+            EXPECT_EQ(md->sequence_number, ++seq);
+            auto& c = md->track == core::Track::inbound ? in : out;
+            EXPECT_EQ(md->chunk, ++c);
+            EXPECT_EQ(md->timestamp_ms, c * 20);
+        } else if (auto* st = std::get_if<core::StopMsg>(&m->message)) {
+            EXPECT_EQ(st->sequence_number, ++seq);
+            stopped = true;
+            EXPECT_EQ(i, frames.size() - 1) << "stop is the last frame";
+        } else {
+            ADD_FAILURE() << "unexpected frame on a unidirectional stream: " << frames[i].text;
+        }
+    }
+    EXPECT_TRUE(stopped);
+    EXPECT_EQ(in, out);
+    EXPECT_GT(in, 10u);
+}
+
+TEST(Call, ParsesConnectToAsCurlDoes) {
+    auto c = parse_connect_to("api.example.com:443=127.0.0.1:8443");
+    ASSERT_TRUE(c);
+    NetConfig net;
+    net.connect_to = {*c};
+    auto u = core::parse_url("wss://api.example.com/media");
+    ASSERT_TRUE(u);
+    EXPECT_EQ(connect_target(net, *u), (std::pair<std::string, std::string>{"127.0.0.1", "8443"}));
+    EXPECT_EQ(host_header(*u), "api.example.com");
+    auto other = core::parse_url("https://api.example.com:8443/x");
+    ASSERT_TRUE(other);
+    EXPECT_EQ(connect_target(net, *other),
+              (std::pair<std::string, std::string>{"api.example.com", "8443"}));
+    EXPECT_EQ(host_header(*other), "api.example.com:8443");
+    auto any = parse_connect_to(":80=localhost:");
+    ASSERT_TRUE(any);
+    net.connect_to = {*any};
+    auto h = core::parse_url("http://a.test/voice");
+    ASSERT_TRUE(h);
+    EXPECT_EQ(connect_target(net, *h), (std::pair<std::string, std::string>{"localhost", "80"}));
+    EXPECT_EQ(parse_connect_to("nope").error().to_string(),
+              "--connect-to: \"nope\": expected HOST:PORT=HOST2:PORT2 (example: --connect-to "
+              "api.example.com:443=127.0.0.1:8443)");
+    EXPECT_FALSE(parse_connect_to("a:b=c:d"));
+}
+
+TEST(Call, CommandRecordsWavsAndExitsZeroOnACleanCall) {
+    Peer peer(kConnectTwiml, BotScript{});
+    const auto dir = std::filesystem::temp_directory_path() /
+                     ("mediasim-call-test-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    // The caller's audio as PCM16 at 16 kHz: the command converts it to μ-law 8 kHz.
+    std::vector<std::uint8_t> pcm(8000 * 2, 0);  // 0.5 s of silence at 16 kHz (PCM16)
+    ASSERT_TRUE(
+        core::write_wav(dir / "in.wav", core::AudioFormat{core::Encoding::pcm16, 16000, 1}, pcm));
+    const std::string webhook = "http://127.0.0.1:" + std::to_string(peer.port()) + "/voice";
+    const std::string audio = (dir / "in.wav").string(), rec = (dir / "rec").string();
+    std::vector<std::string> args = {"--webhook", webhook, "--auth-token", kToken, "--audio", audio,
+                                     "--tail",    "2",     "--record-dir", rec,    "--quiet"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    EXPECT_EQ(cmd_call(std::span<char* const>(argv.data(), argv.size())), 0);
+    int bot = 0, caller = 0;
+    for (const auto& e : std::filesystem::directory_iterator(rec)) {
+        auto name = e.path().filename().string();
+        auto wav = core::read_wav(e.path());
+        ASSERT_TRUE(wav) << wav.error().to_string();
+        EXPECT_EQ(wav->format, (core::AudioFormat{core::Encoding::mulaw, 8000, 1}));
+        if (name.find("-bot-bot.wav") != std::string::npos) {
+            ++bot;
+            EXPECT_EQ(std::count(wav->data.begin(), wav->data.end(), 0x11), 8000);
+        }
+        if (name.find("-bot-caller.wav") != std::string::npos) {
+            ++caller;
+            EXPECT_EQ(wav->data.size(), (25u + 100u) * 160u);  // 0.5 s of audio + 2 s of tail
+        }
+    }
+    EXPECT_EQ(bot, 1);
+    EXPECT_EQ(caller, 1);
+    // Bad usage is exit code 2.
+    std::vector<std::string> bad = {"--webhook", webhook, "--stream", "ws://x/y"};
+    std::vector<char*> badv;
+    for (auto& a : bad) badv.push_back(a.data());
+    EXPECT_EQ(cmd_call(std::span<char* const>(badv.data(), badv.size())), 2);
+    std::filesystem::remove_all(dir);
+}
+
+namespace {
+
+// A self-signed certificate for `host` (PEM files in dir), made with OpenSSL's API.
+void make_self_signed(const std::string& host, const std::filesystem::path& cert,
+                      const std::filesystem::path& key) {
+    EVP_PKEY* pkey = EVP_RSA_gen(2048);
+    ASSERT_NE(pkey, nullptr);
+    X509* x = X509_new();
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600 * 24);
+    X509_set_pubkey(x, pkey);
+    X509_NAME* name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>(host.c_str()), -1, -1, 0);
+    X509_set_issuer_name(x, name);
+    X509_sign(x, pkey, EVP_sha256());
+    FILE* f = std::fopen(cert.c_str(), "w");
+    PEM_write_X509(f, x);
+    std::fclose(f);
+    f = std::fopen(key.c_str(), "w");
+    PEM_write_PrivateKey(f, pkey, nullptr, nullptr, 0, nullptr, nullptr);
+    std::fclose(f);
+    X509_free(x);
+    EVP_PKEY_free(pkey);
+}
+
+// A wss:// endpoint: TLS, the upgrade, then it closes right after `start`.
+class TlsPeer {
+  public:
+    TlsPeer(const std::filesystem::path& cert, const std::filesystem::path& key)
+        : ctx_(asio::ssl::context::tls_server),
+          acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
+        ctx_.use_certificate_chain_file(cert.string());
+        ctx_.use_private_key_file(key.string(), asio::ssl::context::pem);
+        port_ = acceptor_.local_endpoint().port();
+        thread_ = std::thread([this] { serve_one(); });
+    }
+    ~TlsPeer() {
+        beast::error_code ec;
+        stopping_ = true;
+        if (!served_) {  // wake the accept
+            asio::io_context io;
+            tcp::socket wake(io);
+            wake.connect({asio::ip::make_address("127.0.0.1"), port_}, ec);
+        }
+        thread_.join();
+    }
+    unsigned short port() const { return port_; }
+    std::atomic<int> frames{0};
+    std::string host;
+
+  private:
+    void serve_one() {
+        for (;;) {
+            tcp::socket s(io_);
+            beast::error_code ec;
+            acceptor_.accept(s, ec);
+            if (ec || stopping_) return;
+            beast::ssl_stream<tcp::socket&> tls(s, ctx_);
+            tls.handshake(asio::ssl::stream_base::server, ec);
+            if (ec) continue;  // the client refused our certificate: wait for the next
+            beast::flat_buffer buf;
+            http::request<http::string_body> req;
+            http::read(tls, buf, req, ec);
+            if (ec) continue;
+            host = std::string(req[http::field::host]);
+            websocket::stream<beast::ssl_stream<tcp::socket&>&> ws(tls);
+            ws.accept(req, ec);
+            if (ec) continue;
+            for (int i = 0; i < 2 && !ec; ++i) {
+                beast::flat_buffer b;
+                ws.read(b, ec);
+                if (!ec) ++frames;
+            }
+            ws.close(websocket::close_code::normal, ec);
+            while (!ec) {
+                beast::flat_buffer b;
+                ws.read(b, ec);
+            }
+            served_ = true;
+            return;
+        }
+    }
+    asio::io_context io_;
+    asio::ssl::context ctx_;
+    tcp::acceptor acceptor_;
+    unsigned short port_ = 0;
+    std::thread thread_;
+    std::atomic<bool> served_{false};
+    std::atomic<bool> stopping_{false};
+};
+
+}  // namespace
+
+TEST(Call, WssWithTheCertificateCheckedAgainstTheUrlHostEvenWithConnectTo) {
+    const auto dir = std::filesystem::temp_directory_path() /
+                     ("mediasim-call-tls-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    make_self_signed("media.example.test", dir / "cert.pem", dir / "key.pem");
+    auto run_with = [&](net::ClientTlsOptions tls, unsigned short port) {
+        auto cfg = std::make_shared<CallConfig>();
+        cfg->stream_url = "wss://media.example.test/media";
+        auto n = std::make_shared<NetConfig>();
+        auto ct = parse_connect_to("media.example.test:443=127.0.0.1:" + std::to_string(port));
+        EXPECT_TRUE(ct);
+        n->connect_to = {*ct};
+        auto ctx = net::make_client_tls(tls);
+        EXPECT_TRUE(ctx);
+        n->tls = *ctx;
+        cfg->net = n;
+        return run_call(cfg);
+    };
+    {
+        TlsPeer peer(dir / "cert.pem", dir / "key.pem");
+        auto run = run_with({.insecure = false, .ca_file = dir / "cert.pem"}, peer.port());
+        EXPECT_TRUE(run.report.outcome.completed) << run.report.outcome.first_error << "\n"
+                                                  << joined(run.timeline);
+        EXPECT_EQ(peer.host, "media.example.test");
+        EXPECT_EQ(peer.frames.load(), 2);  // connected, start
+    }
+    {
+        TlsPeer peer(dir / "cert.pem", dir / "key.pem");
+        auto run = run_with({.insecure = false, .ca_file = {}}, peer.port());  // system CAs only
+        EXPECT_FALSE(run.report.outcome.completed);
+        EXPECT_EQ(run.report.outcome.failure, FailureClass::tls) << run.report.outcome.first_error;
+    }
+    {
+        TlsPeer peer(dir / "cert.pem", dir / "key.pem");
+        auto run = run_with({.insecure = true, .ca_file = {}}, peer.port());
+        EXPECT_TRUE(run.report.outcome.completed) << run.report.outcome.first_error;
+    }
+    std::filesystem::remove_all(dir);
 }
