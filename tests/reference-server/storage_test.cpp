@@ -126,6 +126,11 @@ TEST(Storage, MonoInboundStreamPlacesFramesAtTheirTimestamps) {
     EXPECT_EQ(wav.data, expected);
     ASSERT_EQ(wav.data.size(), 1280u);
     for (std::size_t i = 320; i < 800; ++i) ASSERT_EQ(wav.data[i], kSilence) << i;
+    const auto stats = store->stats();
+    EXPECT_EQ(stats.gaps_filled, 1u);
+    EXPECT_EQ(stats.frames_overlapping, 1u);
+    EXPECT_EQ(stats.open_recordings, 0u);
+    EXPECT_EQ(stats.recording_errors, 0u);
 }
 
 TEST(Storage, OutboundOnlyStreamIsMonoWithTheOutboundTrack) {
@@ -468,6 +473,14 @@ TEST(Storage, ManyStreamsFromManyThreads) {
     }
     EXPECT_EQ(json::parse(store->calls_json(1000))["calls"].size(),
               static_cast<std::size_t>(kThreads * kStreamsPerThread));
+    const auto stats = store->stats();
+    EXPECT_EQ(stats.open_recordings, 0u);
+    EXPECT_EQ(stats.db_queue_depth, 0u);
+    EXPECT_EQ(stats.db_errors, 0u);
+    EXPECT_EQ(stats.gaps_filled, 0u);
+    // Per stream: the call stub, the stream, the upsert, the finish, and the events.
+    EXPECT_EQ(stats.db_rows_written,
+              static_cast<std::uint64_t>(kThreads * kStreamsPerThread * (4 + kFrames / 10)));
 }
 
 // A child records three streams in real time and is killed with SIGKILL; the parent's
@@ -577,6 +590,7 @@ void crash_and_recover(bool stall) {
 
     auto store = open_store(dir.path());
     ASSERT_TRUE(store);
+    EXPECT_EQ(store->stats().repaired_on_open, 3u);
     const json j = json::parse(*store->call_json("CAcrash"));
     ASSERT_EQ(j["streams"].size(), 3u);
     for (const auto& s : j["streams"]) {
@@ -617,6 +631,7 @@ void crash_and_recover(bool stall) {
     store.reset();
     store = open_store(dir.path());
     ASSERT_TRUE(store);
+    EXPECT_EQ(store->stats().repaired_on_open, 0u);
     std::size_t again = 0;
     const json reread = json::parse(*store->call_json("CAcrash"));
     for (const auto& e : reread["events"]) again += e["kind"] == "interrupted";
