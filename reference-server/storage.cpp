@@ -37,6 +37,10 @@ constexpr std::int64_t kSamplesPerMs = 8;  // 8 kHz
 // A timestamped frame that starts at most this far after the end of its channel is placed
 // right after it: timestamps jitter, and a few ms of jitter must not become clicks.
 constexpr std::int64_t kJitterSamples = 10 * kSamplesPerMs;
+// A timestamp can run ahead of the wall clock since the stream began by this much at most; a
+// later one (a bogus or hostile frame) is clamped, so no frame can make the recording fill
+// memory or disk with silence.
+constexpr std::int64_t kMaxAheadSamples = 10'000 * kSamplesPerMs;
 // How far the channel that is ahead may run before the other one is padded with silence
 // (both_tracks), and how long server audio stays clearable behind the stream clock.
 constexpr std::int64_t kLagSamples = 200 * kSamplesPerMs;
@@ -386,6 +390,7 @@ struct RecordingCounters {
     std::atomic<std::uint64_t> recording_errors{0};
     std::atomic<std::uint64_t> gaps_filled{0};
     std::atomic<std::uint64_t> frames_overlapping{0};
+    std::atomic<std::uint64_t> timestamps_clamped{0};
 };
 
 // One channel of not-yet-written audio, from the recording's committed position on.
@@ -447,7 +452,8 @@ struct RecordingState {
     std::int64_t clock = 0;     // the latest stream time seen (timestamps, at_ms)
     ChannelBuffer left, right;  // stereo only
 
-    SteadyClock::time_point last_activity = SteadyClock::now();
+    SteadyClock::time_point began = SteadyClock::now();
+    SteadyClock::time_point last_activity = began;
     SteadyClock::time_point last_flush = SteadyClock::now();
     bool dirty = false;  // bytes given to the writer since the last flush
     std::vector<std::uint8_t> scratch;
@@ -469,6 +475,14 @@ struct RecordingState {
 
     // Where a timestamped frame goes in a channel that ends at `end`.
     std::int64_t position(std::int64_t want, std::int64_t end) const {
+        const auto elapsed =
+            std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - began)
+                .count();
+        const std::int64_t limit = elapsed * kSamplesPerMs + kMaxAheadSamples;
+        if (want > limit) {
+            ++counters->timestamps_clamped;
+            want = std::max(end, limit);
+        }
         if (want > end + kJitterSamples) {
             ++counters->gaps_filled;
             return want;
@@ -782,6 +796,7 @@ class StorageImpl final : public Storage {
         st.recording_errors = core_->counters().recording_errors.load();
         st.gaps_filled = core_->counters().gaps_filled.load();
         st.frames_overlapping = core_->counters().frames_overlapping.load();
+        st.timestamps_clamped = core_->counters().timestamps_clamped.load();
         st.repaired_on_open = repaired_;
         return st;
     }

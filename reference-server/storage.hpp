@@ -64,6 +64,8 @@ struct StorageStats {
     std::uint64_t gaps_filled = 0;         // timestamp gaps (> 10 ms) filled with silence
     std::uint64_t frames_overlapping = 0;  // frames whose timestamp overlapped the previous
                                            // frame: appended after it, never overwritten
+    std::uint64_t timestamps_clamped = 0;  // timestamps more than 10 s ahead of the wall clock
+                                           // since the stream began, placed at that limit
     std::uint64_t repaired_on_open = 0;    // streams found unfinished (crash) and repaired
 };
 

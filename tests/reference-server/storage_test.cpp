@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -131,6 +132,38 @@ TEST(Storage, MonoInboundStreamPlacesFramesAtTheirTimestamps) {
     EXPECT_EQ(stats.frames_overlapping, 1u);
     EXPECT_EQ(stats.open_recordings, 0u);
     EXPECT_EQ(stats.recording_errors, 0u);
+}
+
+TEST(Storage, TimestampsFarAheadOfTheClockAreClamped) {
+    TempDir dir;
+    auto store = open_store(dir.path());
+    ASSERT_TRUE(store);
+    const auto began = std::chrono::steady_clock::now();  // before the recorder's clock starts
+    auto rec = store->begin_stream(
+        stream_info("CA9", "MZ9", {core::Track::inbound, core::Track::outbound}, false));
+    const Bytes a = frame_bytes(160, 1), b = frame_bytes(160, 2);
+    rec->inbound_audio(a, 0);
+    rec->inbound_audio(b, 1'000'000'000'000);  // 31 years in: a hostile frame
+    rec->outbound_audio(b, 1'000'000'000'000);
+    rec->finish("stop");
+    const auto waited_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::steady_clock::now() - began)
+                               .count();
+    auto wav = read_recording(*store, "CA9");
+    // b landed 10 s (plus however long this test took) after the start, not 31 years.
+    const std::size_t max_frames = static_cast<std::size_t>(10'000 + waited_ms) * 8 + 160;
+    EXPECT_GE(wav.data.size(), 2u * (80'000 + 160));
+    EXPECT_LE(wav.data.size(), 2u * max_frames);
+    auto [l, r] = split(wav.data);
+    EXPECT_TRUE(std::equal(a.begin(), a.end(), l.begin()));
+    for (const Bytes* ch : {&l, &r}) {
+        const auto at = std::search(ch->begin(), ch->end(), b.begin(), b.end());
+        ASSERT_NE(at, ch->end());
+        const auto offset = static_cast<std::size_t>(at - ch->begin());
+        EXPECT_GE(offset, 80'000u);
+        EXPECT_LE(offset, max_frames - 160);
+    }
+    EXPECT_EQ(store->stats().timestamps_clamped, 2u);
 }
 
 TEST(Storage, OutboundOnlyStreamIsMonoWithTheOutboundTrack) {
