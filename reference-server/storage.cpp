@@ -631,6 +631,11 @@ class StoreCore {
                 return candidate;
         }
     }
+    // Once the file exists (or could not be made), the name need not be held any more.
+    void release_recording_path(const std::filesystem::path& rel) {
+        std::lock_guard lk(name_m_);
+        taken_.erase(rel.string());
+    }
 
   private:
     std::filesystem::path data_dir_;
@@ -640,7 +645,7 @@ class StoreCore {
     std::mutex reg_m_;
     std::unordered_map<RecordingState*, std::weak_ptr<RecordingState>> open_;
     std::mutex name_m_;
-    std::set<std::string> taken_;
+    std::set<std::string> taken_;  // names chosen whose files may not exist yet
 };
 
 void Recorder::inbound_audio(std::span<const std::uint8_t> mulaw, std::uint64_t timestamp_ms) {
@@ -856,6 +861,7 @@ std::unique_ptr<StreamRecorder> StorageImpl::begin_stream(const StreamInfo& info
         core::AudioFormat format{core::Encoding::mulaw, 8000, channels};
         if (auto st = state->wav.open(state->wav_path, format); !st) state->fail(st.error());
     }
+    core_->release_recording_path(rel);
 
     json tracks = json::array();
     for (auto t : info.tracks) tracks.push_back(track_name(t));
