@@ -1,5 +1,9 @@
 // Standard padded base64 (RFC 4648 §4), as Twilio uses for media payloads.
-// Decoding is strict: an invalid character or bad padding is an error naming the position.
+// Decoding is strict: an invalid character or bad padding is an error naming the position
+// (0-based, counted in characters from the start of the input). It accepts what Python's
+// base64.b64decode(s, validate=True) accepts: no whitespace, length a multiple of 4, '=' only
+// as the last one or two characters; like Python it ignores non-zero bits left over in the last
+// character before the padding ("QR==" decodes to "A", as "QQ==" does).
 #pragma once
 
 #include <cstddef>
@@ -12,8 +16,12 @@
 
 namespace mediasim::core {
 
-constexpr std::size_t base64_encoded_size(std::size_t bytes) { return (bytes + 2) / 3 * 4; }
-constexpr std::size_t base64_decoded_max_size(std::size_t chars) { return chars / 4 * 3; }
+constexpr std::size_t base64_encoded_size(std::size_t bytes) {
+    return (bytes + 2) / 3 * 4;
+}
+constexpr std::size_t base64_decoded_max_size(std::size_t chars) {
+    return chars / 4 * 3;
+}
 
 // Writes base64_encoded_size(in.size()) characters to out; returns that count.
 std::size_t base64_encode(std::span<const std::uint8_t> in, char* out);

@@ -57,6 +57,28 @@ std::string outcome_json(const CallOutcome& o) {
     return j.dump();
 }
 
+// One line of timeseries.jsonl: what the report's time-series charts plot.
+std::string timeseries_json(double start_s, double length_s, const Interval& iv,
+                            std::int64_t active) {
+    nlohmann::ordered_json j;
+    j["t"] = start_s + length_s;
+    j["length"] = length_s;
+    j["active"] = active;
+    j["started"] = iv.calls_started;
+    j["completed"] = iv.calls_completed;
+    j["failed"] = iv.calls_failed;
+    j["sent"] = iv.messages_sent;
+    j["received"] = iv.messages_received;
+    nlohmann::ordered_json p99 = nlohmann::ordered_json::object();
+    for (int i = 0; i < kMetricCount; ++i) {
+        const auto& h = iv.metrics[i];
+        if (h.total_count() > 0)
+            p99[metric_name(static_cast<Metric>(i))] = h.value_at_percentile(99);
+    }
+    j["p99_us"] = p99;
+    return j.dump();
+}
+
 // Output files of a run: calls.jsonl and one HdrHistogram interval log per metric.
 class Outputs {
   public:
@@ -64,6 +86,7 @@ class Outputs {
         if (dir.empty()) return;
         std::filesystem::create_directories(dir);
         calls_.open(dir / "calls.jsonl");
+        series_.open(dir / "timeseries.jsonl");
         for (int i = 0; i < kMetricCount; ++i) {
             logs_[i] = std::make_unique<std::ofstream>(
                 dir / (std::string(metric_name(static_cast<Metric>(i))) + ".hlog"));
@@ -75,8 +98,10 @@ class Outputs {
         }
         enabled_ = true;
     }
-    void interval(double start_s, double length_s, const Interval& iv) {
+    void interval(double start_s, double length_s, const Interval& iv, std::int64_t active) {
         if (!enabled_) return;
+        series_ << timeseries_json(start_s, length_s, iv, active) << '\n';
+        series_.flush();
         for (int i = 0; i < kMetricCount; ++i) {
             writers_[i]->write_interval(metric_name(static_cast<Metric>(i)), start_s, length_s,
                                         iv.metrics[i]);
@@ -92,6 +117,7 @@ class Outputs {
   private:
     bool enabled_ = false;
     std::ofstream calls_;
+    std::ofstream series_;
     std::array<std::unique_ptr<std::ofstream>, kMetricCount> logs_;
     std::array<std::unique_ptr<core::HistogramLogWriter>, kMetricCount> writers_;
 };
@@ -161,14 +187,14 @@ RunResult run_load(const RunOptions& opts, const CallStarter& start) {
         last_report = now;
         result.totals.all.add(iv);
         for (const auto& o : os) result.totals.add_outcome(o);
-        outputs.interval(from, len, iv);
-        outputs.outcomes(os);
-        if (opts.quiet) return;
         std::int64_t act;
         {
             std::lock_guard lk(mu);
             act = active;
         }
+        outputs.interval(from, len, iv, act);
+        outputs.outcomes(os);
+        if (opts.quiet) return;
         const auto line = progress_line(from + len, act, result.totals, iv, len);
         if (opts.live) {
             std::fprintf(stderr, "\r%s%s", line.c_str(), final_report ? "\n" : "");

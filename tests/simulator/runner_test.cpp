@@ -103,6 +103,23 @@ TEST(Runner, RunsEveryCallWithinTheConcurrencyLimitAndWritesItsOutputs) {
     }
     EXPECT_EQ(lines, 60);
 
+    // The time series has a line per interval whose counts add up to the totals.
+    std::ifstream ts(opts.out_dir / "timeseries.jsonl");
+    std::uint64_t started = 0, failed = 0;
+    int ts_lines = 0;
+    double last_t = 0;
+    for (std::string line; std::getline(ts, line); ++ts_lines) {
+        auto j = nlohmann::json::parse(line);
+        started += j["started"].get<std::uint64_t>();
+        failed += j["failed"].get<std::uint64_t>();
+        EXPECT_GT(j["t"].get<double>(), last_t);
+        last_t = j["t"].get<double>();
+        EXPECT_LE(j["active"].get<int>(), 8);
+    }
+    EXPECT_GE(ts_lines, 1);
+    EXPECT_EQ(started, 60u);
+    EXPECT_EQ(failed, 8u);
+
     // The interval logs hold every recorded value, split over the intervals.
     std::ifstream log(opts.out_dir / "response_latency.hlog");
     auto intervals = mediasim::core::read_histogram_log(log);
