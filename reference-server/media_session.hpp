@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -95,7 +96,8 @@ class MediaSession final : private BotOutput {
     std::uint64_t bad_frames(BadFrame b) const { return bad_[static_cast<std::size_t>(b)]; }
 
   private:
-    void on_media(const core::MediaView& m, Clock::time_point arrival);
+    void on_media(const core::MediaView& m, std::span<const std::uint8_t> mulaw,
+                  Clock::time_point arrival);
     void on_message(core::TwilioMessage& m);
     void on_start(core::StartMsg& m);
     void on_dtmf(const core::DtmfMsg& m);
