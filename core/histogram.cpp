@@ -1,7 +1,6 @@
 #include "core/histogram.hpp"
 
 #include <fmt/format.h>
-#include <openssl/evp.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -14,6 +13,8 @@
 #include <limits>
 #include <ostream>
 #include <stdexcept>
+
+#include "core/base64.hpp"
 
 // The bucket layout, index arithmetic, percentile and iteration rules below follow HdrHistogram
 // (Gil Tene's Java AbstractHistogram, HdrHistogram_c's hdr_histogram.c, and hdr-histogram-js,
@@ -151,54 +152,19 @@ bool get_zigzag(const std::uint8_t* data, std::size_t size, std::size_t& pos, st
     return true;
 }
 
-// --- base64 (standard alphabet, padded, strict) -------------------------------------------------
+// --- base64 (core/base64: standard alphabet, padded, strict) -----------------------------------
 
 std::string base64_encode_bytes(const std::string& bytes) {
-    std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                  reinterpret_cast<const unsigned char*>(bytes.data()),
-                                  static_cast<int>(bytes.size()));
-    out.resize(static_cast<std::size_t>(n));
-    return out;
+    return base64_encode(
+        std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()));
 }
 
-bool is_base64_char(char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-           c == '/';
-}
-
-// Validates first (EVP_DecodeBlock skips whitespace and does not reject bad padding), then
-// decodes. Errors name the position.
 Result<std::vector<std::uint8_t>> base64_decode_bytes(std::string_view text) {
     if (text.empty()) return make_error("empty histogram text");
-    std::size_t pad = 0;
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        const char c = text[i];
-        if (c == '=') {
-            if (i + 2 < text.size() || (i + 2 == text.size() && text[i + 1] != '=')) {
-                return make_error(fmt::format("base64: misplaced padding '=' at position {}", i));
-            }
-            ++pad;
-        } else if (!is_base64_char(c)) {
-            if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) {
-                return make_error(fmt::format("base64: invalid character 0x{:02x} at position {}",
-                                              static_cast<unsigned>(static_cast<unsigned char>(c)),
-                                              i));
-            }
-            return make_error(fmt::format("base64: invalid character '{}' at position {}", c, i));
-        }
-    }
-    if (text.size() % 4 != 0) {
-        return make_error(
-            fmt::format("base64: length {} is not a multiple of 4 (truncated?)", text.size()));
-    }
-    std::vector<std::uint8_t> out(text.size() / 4 * 3);
-    const int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(text.data()),
-                                  static_cast<int>(text.size()));
-    if (n < 0 || static_cast<std::size_t>(n) != out.size()) {
-        return make_error("base64: could not be decoded");
-    }
-    out.resize(out.size() - pad);
+    std::vector<std::uint8_t> out(base64_decoded_max_size(text.size()));
+    auto n = base64_decode(text, out.data());
+    if (!n) return n.error();
+    out.resize(*n);
     return out;
 }
 
@@ -254,6 +220,11 @@ Result<std::vector<std::uint8_t>> inflate_bytes(const std::uint8_t* data, std::s
 
 std::string describe_cookie(std::uint32_t cookie, bool compressed) {
     const std::uint32_t base = cookie_base(cookie);
+    if (compressed && base == kV2EncodingCookieBase) {
+        return fmt::format(
+            "uncompressed V2 histogram (cookie 0x{:08x}); expected the compressed form (0x{:08x})",
+            cookie, kV2CompressedCookieBase | kWordSizeNibble);
+    }
     const char* version = nullptr;
     if (base == kV1EncodingCookieBase || base == kV1CompressedCookieBase) version = "V1";
     if (base == kV0EncodingCookieBase || base == kV0CompressedCookieBase) version = "V0";
@@ -405,7 +376,8 @@ void Histogram::record_corrected(std::int64_t value, std::int64_t expected_inter
         const std::int64_t n = (v - floor_value) / expected_interval + 1;
         const std::int64_t smallest = v - (n - 1) * expected_interval;
         if (v > highest_) {
-            record(highest_, n);  // counts them as saturated
+            record(highest_, n);
+            saturated_ += n;  // clamped like the value itself
         } else {
             counts_[index_for(v)] += n;
             total_count_ += n;
@@ -762,7 +734,7 @@ Result<std::vector<LogInterval>> read_histogram_log(std::istream& in, std::strin
         }
         if (fields.size() - k != 4) {
             return error(
-                1, {},
+                0, {},
                 fmt::format("expected 4 comma-separated fields (StartTimestamp, Interval_Length, "
                             "Interval_Max, Interval_Compressed_Histogram){}, found {}",
                             k == 1 ? " after the tag" : "", fields.size() - k));

@@ -9,5 +9,6 @@ namespace mediasim::sim {
 using Args = std::span<char* const>;
 
 int cmd_convert(Args args);
+int cmd_report(Args args);
 
 }  // namespace mediasim::sim

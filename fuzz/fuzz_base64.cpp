@@ -1,0 +1,14 @@
+// libFuzzer target: see check_base64 in fuzz_entries.hpp for the properties checked.
+#include <cstdio>
+#include <cstdlib>
+
+#include "fuzz/fuzz_entries.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    const auto problem = mediasim::fuzz::check_base64({data, size});
+    if (!problem.empty()) {
+        std::fprintf(stderr, "fuzz_base64: %s\n", problem.c_str());
+        std::abort();
+    }
+    return 0;
+}
