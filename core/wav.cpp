@@ -1,5 +1,17 @@
 #include "core/wav.hpp"
 
+// Decisions (see also wav.hpp):
+// - Channels: 1 to 8 are read and written; decode_to_pcm's downmix averages all of them. More is
+//   an error naming the count (those are studio exports, not telephony audio).
+// - The RIFF size is not trusted (a writer that died leaves it stale): chunks are walked up to
+//   the data chunk, skipping any others (LIST, fact, ...) with their odd-size pad byte.
+// - A data chunk that runs past the end of the file is an error for parse_wav ("declares N
+//   bytes but only M remain"), which repair_wav fixes; a data size of 0xFFFFFFFF (streamed
+//   output) means "to the end of the file". A size that is not whole sample frames is an error.
+// - byte_rate and block_align must agree with the channels, rate and encoding.
+// - Written files: PCM16 gets the canonical 44-byte header; μ-law and A-law get an 18-byte fmt
+//   (cbSize 0) and a fact chunk, as the WAV specification asks for non-PCM formats.
+
 #include <fmt/format.h>
 
 #include <fcntl.h>
