@@ -586,8 +586,12 @@ class Recorder final : public StreamRecorder {
 // Recorders hold it by shared_ptr, so a recorder that outlives its Storage still finishes.
 class StoreCore {
   public:
-    StoreCore(std::filesystem::path data_dir, sqlite3* writer_db, std::int64_t next_stream_id)
-        : data_dir_(std::move(data_dir)), writer_(writer_db), next_stream_id_(next_stream_id) {}
+    StoreCore(int lock_fd, std::filesystem::path data_dir, sqlite3* writer_db,
+              std::int64_t next_stream_id)
+        : lock_(lock_fd),
+          data_dir_(std::move(data_dir)),
+          writer_(writer_db),
+          next_stream_id_(next_stream_id) {}
 
     const std::filesystem::path& data_dir() const { return data_dir_; }
     DbWriter& writer() { return writer_; }
@@ -638,6 +642,14 @@ class StoreCore {
     }
 
   private:
+    // The data directory's lock, released last: after the writer has committed and closed.
+    struct Lock {
+        explicit Lock(int lock_fd) : fd(lock_fd) {}
+        ~Lock() { ::close(fd); }
+        Lock(const Lock&) = delete;
+        Lock& operator=(const Lock&) = delete;
+        int fd;
+    } lock_;
     std::filesystem::path data_dir_;
     DbWriter writer_;
     std::atomic<std::int64_t> next_stream_id_;
@@ -735,9 +747,8 @@ void Recorder::finish(std::string_view how) {
 
 class StorageImpl final : public Storage {
   public:
-    StorageImpl(std::shared_ptr<StoreCore> core, sqlite3* reader, int lock_fd,
-                std::uint64_t repaired)
-        : core_(std::move(core)), reader_(reader), lock_fd_(lock_fd), repaired_(repaired) {
+    StorageImpl(std::shared_ptr<StoreCore> core, sqlite3* reader, std::uint64_t repaired)
+        : core_(std::move(core)), reader_(reader), repaired_(repaired) {
         flusher_ = std::thread([this] { flush_loop(); });
     }
     ~StorageImpl() override {
@@ -749,7 +760,6 @@ class StorageImpl final : public Storage {
         flusher_.join();
         flush();
         sqlite3_close(reader_);
-        if (lock_fd_ >= 0) ::close(lock_fd_);
     }
     StorageImpl(const StorageImpl&) = delete;
     StorageImpl& operator=(const StorageImpl&) = delete;
@@ -827,7 +837,6 @@ class StorageImpl final : public Storage {
     std::shared_ptr<StoreCore> core_;
     std::mutex reader_m_;
     sqlite3* reader_;
-    int lock_fd_;
     std::uint64_t repaired_;
     std::mutex flusher_m_;
     std::condition_variable flusher_cv_;
@@ -1145,9 +1154,9 @@ core::Result<std::unique_ptr<Storage>> Storage::open(const std::filesystem::path
     auto reader = open_db(db_path);
     if (!reader) return fail(reader.error());
 
-    auto core = std::make_shared<StoreCore>(data_dir, wdb, next_id);
+    auto core = std::make_shared<StoreCore>(lock_fd, data_dir, wdb, next_id);
     return std::unique_ptr<Storage>(
-        std::make_unique<StorageImpl>(std::move(core), *reader, lock_fd, *repaired));
+        std::make_unique<StorageImpl>(std::move(core), *reader, *repaired));
 }
 
 }  // namespace mediasim::server

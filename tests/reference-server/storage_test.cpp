@@ -387,6 +387,31 @@ TEST(Storage, SecondOpenOfTheSameDirectoryIsRefused) {
     EXPECT_TRUE(Storage::open(dir.path()).ok());
 }
 
+TEST(Storage, RecorderOutlivingItsStorageStillFinishesAndHoldsTheLock) {
+    TempDir dir;
+    auto store = open_store(dir.path());
+    ASSERT_TRUE(store);
+    auto rec = store->begin_stream(stream_info("CA6", "MZ6", {core::Track::inbound}, false));
+    const Bytes a = frame_bytes(160, 1), b = frame_bytes(160, 2);
+    rec->inbound_audio(a, 0);
+    store.reset();
+    rec->inbound_audio(b, 20);
+    rec->event("stop", "{}");
+    // The directory stays locked until the last recorder is done with it.
+    EXPECT_FALSE(Storage::open(dir.path()).ok());
+    rec->finish("stop");
+    rec.reset();
+    store = open_store(dir.path());
+    ASSERT_TRUE(store);
+    EXPECT_EQ(store->stats().repaired_on_open, 0u);
+    const json j = json::parse(*store->call_json("CA6"));
+    EXPECT_EQ(j["streams"][0]["status"], "stop");
+    EXPECT_EQ(j["events"].back()["kind"], "stop");
+    Bytes expected = a;
+    expected.insert(expected.end(), b.begin(), b.end());
+    EXPECT_EQ(read_recording(*store, "CA6").data, expected);
+}
+
 TEST(Storage, ReopenKeepsFinishedStreamsAsTheyWere) {
     TempDir dir;
     {
