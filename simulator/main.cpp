@@ -15,6 +15,10 @@ struct Command {
 };
 
 constexpr Command kCommands[] = {
+    {"demo", mediasim::sim::cmd_demo,
+     "start the reference server on loopback, play the default scenario, show the report"},
+    {"run", mediasim::sim::cmd_run,
+     "play a scenario as many calls (its load shape, or --calls/--concurrency/--rate)"},
     {"convert", mediasim::sim::cmd_convert,
      "convert audio files to and from Twilio's format (μ-law 8 kHz mono WAV)"},
     {"call", mediasim::sim::cmd_call,

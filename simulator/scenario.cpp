@@ -352,7 +352,7 @@ class Loader {
         YAML::Node digits = n;
         if (n.IsMap()) {
             c_.keys(n, path, {"digits", "gap"});
-            digits = n["digits"];
+            digits.reset(n["digits"]);  // not `=`: that would overwrite n itself
             if (auto g = n["gap"]) d.gap = c_.duration(g, path + ".gap").value_or(d.gap);
             if (!digits) return c_.error(n, path, "needs \"digits\"");
         }
@@ -377,7 +377,7 @@ class Loader {
         YAML::Node what = n;
         if (n.IsMap()) {
             c_.keys(n, path, {"for", "timeout", "within", "silence", "name"});
-            what = n["for"];
+            what.reset(n["for"]);  // not `=`: that would overwrite n itself
             if (!what) return c_.error(n, path, "needs \"for\": audio, silence, mark or clear");
             if (auto v = n["timeout"])
                 w.timeout = c_.duration(v, path + ".timeout").value_or(w.timeout);
