@@ -16,6 +16,8 @@ class Resampler {
     // speexdsp quality 0..10; 3 is its VoIP setting.
     static constexpr int kVoipQuality = 3;
 
+    // Rates must be positive and quality 0..10, else std::invalid_argument (the arguments come
+    // from code or from an already validated file, so a bad one is a programming error).
     Resampler(int in_rate_hz, int out_rate_hz, int quality = kVoipQuality);
     ~Resampler();
     Resampler(Resampler&&) noexcept;

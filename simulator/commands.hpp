@@ -10,5 +10,6 @@ using Args = std::span<char* const>;
 
 int cmd_convert(Args args);
 int cmd_call(Args args);
+int cmd_report(Args args);
 
 }  // namespace mediasim::sim
