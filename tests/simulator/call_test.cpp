@@ -886,3 +886,44 @@ TEST(Call, AScriptedCallerDrivesTheStream) {
     EXPECT_TRUE(stopped);
     EXPECT_GE(media, 90u);  // m3 is sent at chunk 90
 }
+
+TEST(Call, AFailedHandshakeIsAStreamErrorAndTheTwimlGoesOn) {
+    unsigned short closed;
+    {
+        asio::io_context io;
+        tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+        closed = a.local_endpoint().port();
+    }
+    Peer peer("<Response><Connect><Stream url=\"ws://127.0.0.1:" + std::to_string(closed) +
+                  "/media\" statusCallback=\"/status\"/></Connect><Say>Sorry</Say></Response>",
+              BotScript{});
+    auto cfg = std::make_shared<CallConfig>();
+    cfg->webhook_url = "http://127.0.0.1:" + std::to_string(peer.port()) + "/voice";
+    cfg->auth_token = kToken;
+    auto run = run_call(cfg);
+    const auto& o = run.report.outcome;
+    EXPECT_FALSE(o.completed);
+    EXPECT_EQ(o.failure, FailureClass::connect_refused) << o.first_error;
+    EXPECT_EQ(run.report.verbs.back(), "<Say> \"Sorry\"") << joined(run.timeline);
+    std::lock_guard lk(peer.log.mu);
+    EXPECT_TRUE(peer.log.problems.empty()) << joined(peer.log.problems);
+    ASSERT_EQ(peer.log.status_events.size(), 1u);
+    std::map<std::string, std::string> ev(peer.log.status_events[0].begin(),
+                                          peer.log.status_events[0].end());
+    EXPECT_EQ(ev["StreamEvent"], "stream-error");
+    EXPECT_NE(ev["StreamError"].find("refused"), std::string::npos) << ev["StreamError"];
+}
+
+TEST(Call, AWebhookAnsweringAnErrorStatusFailsTheCall) {
+    Peer peer(kConnectTwiml, BotScript{});
+    auto cfg = std::make_shared<CallConfig>();
+    cfg->webhook_url = "http://127.0.0.1:" + std::to_string(peer.port()) + "/missing";
+    cfg->auth_token = kToken;
+    auto run = run_call(cfg);
+    EXPECT_FALSE(run.report.outcome.completed);
+    EXPECT_EQ(run.report.outcome.failure, FailureClass::http_status);
+    EXPECT_EQ(run.report.webhook_status, 404);
+    EXPECT_EQ(run.report.outcome.first_error,
+              "http://127.0.0.1:" + std::to_string(peer.port()) +
+                  "/missing answered HTTP 404 (Twilio: error 11200, the call ends)");
+}
