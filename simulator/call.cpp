@@ -11,6 +11,7 @@
 #include "core/form.hpp"
 #include "core/ids.hpp"
 #include "core/signature.hpp"
+#include "simulator/script.hpp"
 #include "simulator/stream_client.hpp"
 #include "simulator/twiml.hpp"
 
@@ -599,7 +600,39 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
     bool finished_ = false;
 };
 
+class ScriptCaller : public CallerSource {
+  public:
+    ScriptCaller(std::shared_ptr<const std::vector<ScriptStep>> steps, TimePoint origin,
+                 WorkerStats* stats)
+        : steps_(std::move(steps)), player_(*steps_, origin, [stats](Metric m, std::int64_t v) {
+              if (stats) stats->record(m, v);
+          }) {}
+    Frame next_frame(std::uint64_t index, bool bot_playing,
+                     std::span<std::uint8_t, 160> out) override {
+        auto f = player_.next_frame(index, bot_playing, out);
+        return {std::move(f.dtmf), f.hangup};
+    }
+    void bot_audio(TimePoint t) override { player_.bot_audio(t); }
+    void bot_mark(TimePoint t, std::string_view name) override { player_.bot_mark(t, name); }
+    void bot_clear(TimePoint t) override { player_.bot_clear(t); }
+    std::string failure() const override { return player_.failure(); }
+    std::vector<std::string> expectation_failures() const override {
+        return player_.expectation_failures();
+    }
+
+  private:
+    std::shared_ptr<const std::vector<ScriptStep>> steps_;  // outlives player_
+    ScriptPlayer player_;
+};
+
 }  // namespace
+
+CallerFactory make_script_caller(std::shared_ptr<const std::vector<ScriptStep>> steps) {
+    return [steps](CallerSource::TimePoint origin,
+                   WorkerStats* stats) -> std::shared_ptr<CallerSource> {
+        return std::make_shared<ScriptCaller>(steps, origin, stats);
+    };
+}
 
 void start_call(asio::io_context& io, std::shared_ptr<const CallConfig> config, std::uint64_t n,
                 std::uint64_t seed, WorkerStats* stats, std::function<void(CallReport)> done,

@@ -15,6 +15,7 @@
 #include "core/params.hpp"
 #include "simulator/http_client.hpp"
 #include "simulator/runner.hpp"
+#include "simulator/scenario.hpp"
 #include "simulator/stats.hpp"
 #include "simulator/stream_client.hpp"
 
@@ -72,6 +73,10 @@ void start_call(boost::asio::io_context& io, std::shared_ptr<const CallConfig> c
                 std::uint64_t n, std::uint64_t seed, WorkerStats* stats,
                 std::function<void(CallReport)> done,
                 std::chrono::steady_clock::time_point due = {});
+
+// A scenario's steps as the scripted caller of a call (ScriptPlayer behind CallerSource); its
+// measurements go to the worker's statistics, its failure and expectations to the outcome.
+CallerFactory make_script_caller(std::shared_ptr<const std::vector<ScriptStep>> steps);
 
 // The call as the load runner starts it.
 CallStarter make_call_starter(std::shared_ptr<const CallConfig> config);

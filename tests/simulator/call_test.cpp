@@ -839,3 +839,91 @@ TEST(Call, WssWithTheCertificateCheckedAgainstTheUrlHostEvenWithConnectTo) {
     }
     std::filesystem::remove_all(dir);
 }
+
+TEST(Call, AScriptedCallerDrivesTheStream) {
+    Peer peer(kConnectTwiml, BotScript{});
+    auto steps = std::make_shared<std::vector<ScriptStep>>();
+    Speech words{"words", std::vector<std::uint8_t>(1600, 0x55)};  // 0.2 s
+    WaitStep audio;
+    audio.what = WaitStep::For::audio;
+    audio.within = 1ms;  // an expectation the bot cannot meet (its audio comes at chunk 70)
+    WaitStep mark;
+    mark.what = WaitStep::For::mark;
+    mark.mark = "m3";
+    *steps = {{SpeakStep{words}, 1}, {audio, 2}, {mark, 3}, {DtmfStep{"5"}, 4}, {HangupStep{}, 5}};
+    auto cfg = std::make_shared<CallConfig>();
+    cfg->webhook_url = "http://127.0.0.1:" + std::to_string(peer.port()) + "/voice";
+    cfg->auth_token = kToken;
+    cfg->caller = make_script_caller(steps);
+    auto run = run_call(cfg);
+    const auto& o = run.report.outcome;
+    EXPECT_TRUE(o.completed) << o.first_error << "\n" << joined(run.timeline);
+    ASSERT_EQ(o.expectation_failures.size(), 1u) << joined(run.timeline);
+    EXPECT_NE(o.expectation_failures[0].find("steps[1]"), std::string::npos)
+        << o.expectation_failures[0];
+    std::lock_guard lk(peer.log.mu);
+    ASSERT_GE(peer.log.frames.size(), 3u);
+    // The caller's words went out first, then silence; the digit after m3; stop last.
+    std::uint64_t media = 0;
+    bool dtmf = false, stopped = false;
+    for (std::size_t i = 2; i < peer.log.frames.size(); ++i) {
+        auto m = core::parse_twilio_message(peer.log.frames[i].text);
+        ASSERT_TRUE(m);
+        if (auto* md = std::get_if<core::MediaMsg>(&m->message)) {
+            ++media;
+            std::uint8_t b[162];
+            auto n = core::base64_decode(md->payload, b);
+            ASSERT_TRUE(n);
+            EXPECT_EQ(b[0], media <= 10 ? 0x55 : 0xFF) << "chunk " << media;
+        } else if (auto* d = std::get_if<core::DtmfMsg>(&m->message)) {
+            EXPECT_EQ(d->digit, '5');
+            dtmf = true;
+        } else if (std::holds_alternative<core::StopMsg>(m->message)) {
+            stopped = true;
+        }
+    }
+    EXPECT_TRUE(dtmf);
+    EXPECT_TRUE(stopped);
+    EXPECT_GE(media, 90u);  // m3 is sent at chunk 90
+}
+
+TEST(Call, AFailedHandshakeIsAStreamErrorAndTheTwimlGoesOn) {
+    unsigned short closed;
+    {
+        asio::io_context io;
+        tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+        closed = a.local_endpoint().port();
+    }
+    Peer peer("<Response><Connect><Stream url=\"ws://127.0.0.1:" + std::to_string(closed) +
+                  "/media\" statusCallback=\"/status\"/></Connect><Say>Sorry</Say></Response>",
+              BotScript{});
+    auto cfg = std::make_shared<CallConfig>();
+    cfg->webhook_url = "http://127.0.0.1:" + std::to_string(peer.port()) + "/voice";
+    cfg->auth_token = kToken;
+    auto run = run_call(cfg);
+    const auto& o = run.report.outcome;
+    EXPECT_FALSE(o.completed);
+    EXPECT_EQ(o.failure, FailureClass::connect_refused) << o.first_error;
+    EXPECT_EQ(run.report.verbs.back(), "<Say> \"Sorry\"") << joined(run.timeline);
+    std::lock_guard lk(peer.log.mu);
+    EXPECT_TRUE(peer.log.problems.empty()) << joined(peer.log.problems);
+    ASSERT_EQ(peer.log.status_events.size(), 1u);
+    std::map<std::string, std::string> ev(peer.log.status_events[0].begin(),
+                                          peer.log.status_events[0].end());
+    EXPECT_EQ(ev["StreamEvent"], "stream-error");
+    EXPECT_NE(ev["StreamError"].find("refused"), std::string::npos) << ev["StreamError"];
+}
+
+TEST(Call, AWebhookAnsweringAnErrorStatusFailsTheCall) {
+    Peer peer(kConnectTwiml, BotScript{});
+    auto cfg = std::make_shared<CallConfig>();
+    cfg->webhook_url = "http://127.0.0.1:" + std::to_string(peer.port()) + "/missing";
+    cfg->auth_token = kToken;
+    auto run = run_call(cfg);
+    EXPECT_FALSE(run.report.outcome.completed);
+    EXPECT_EQ(run.report.outcome.failure, FailureClass::http_status);
+    EXPECT_EQ(run.report.webhook_status, 404);
+    EXPECT_EQ(run.report.outcome.first_error,
+              "http://127.0.0.1:" + std::to_string(peer.port()) +
+                  "/missing answered HTTP 404 (Twilio: error 11200, the call ends)");
+}
