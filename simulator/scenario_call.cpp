@@ -7,37 +7,9 @@
 #include "core/wav.hpp"
 #include "net/tls.hpp"
 #include "simulator/call.hpp"
-#include "simulator/script.hpp"
 
 namespace mediasim::sim {
 namespace {
-
-// A scenario's script as the stream's caller.
-class ScriptCaller final : public CallerSource {
-  public:
-    ScriptCaller(std::shared_ptr<const Scenario> scenario, TimePoint origin, WorkerStats* stats)
-        : scenario_(std::move(scenario)),
-          player_(scenario_->steps, origin, [stats](Metric m, std::int64_t us) {
-              if (stats) stats->record(m, us);
-          }) {}
-
-    Frame next_frame(std::uint64_t index, bool bot_playing,
-                     std::span<std::uint8_t, 160> out) override {
-        auto f = player_.next_frame(index, bot_playing, out);
-        return Frame{std::move(f.dtmf), f.hangup};
-    }
-    void bot_audio(TimePoint t) override { player_.bot_audio(t); }
-    void bot_mark(TimePoint t, std::string_view name) override { player_.bot_mark(t, name); }
-    void bot_clear(TimePoint t) override { player_.bot_clear(t); }
-    std::string failure() const override { return player_.failure(); }
-    std::vector<std::string> expectation_failures() const override {
-        return player_.expectation_failures();
-    }
-
-  private:
-    std::shared_ptr<const Scenario> scenario_;  // keeps the steps alive
-    ScriptPlayer player_;
-};
 
 // Saves what each stream's bot said (and what the caller sent) as μ-law WAVs.
 void save_recordings(const std::filesystem::path& dir, std::uint64_t n, const CallReport& r) {
@@ -95,9 +67,9 @@ CallStarter make_scenario_starter(std::shared_ptr<const Scenario> scenario, Targ
         const auto& params = target.stream.empty() ? scenario->call.webhook_params
                                                    : scenario->stream.custom_parameters;
         for (const auto& [k, v] : params) cfg->params.emplace_back(k, expand(v));
-        cfg->caller = [scenario](CallerSource::TimePoint origin, WorkerStats* stats) {
-            return std::make_shared<ScriptCaller>(scenario, origin, stats);
-        };
+        // The steps live as long as the scenario (aliasing shared_ptr).
+        cfg->caller = make_script_caller(
+            std::shared_ptr<const std::vector<ScriptStep>>(scenario, &scenario->steps));
         start_call(
             *slot.io, cfg, slot.n, slot.seed, slot.stats,
             [done = std::move(done), dir = target.record_dir, n = slot.n](CallReport r) {
