@@ -313,9 +313,15 @@ Result<Url> parse_url(std::string_view text) {
     if (auth_end == std::string_view::npos) auth_end = text.size();
     std::string_view authority = text.substr(pos, auth_end - pos);
     if (const std::size_t at = authority.rfind('@'); at != std::string_view::npos) {
-        return fail(fmt::format(
-            "userinfo \"{}@\" is not supported (put credentials in a header, not in the URL)",
-            authority.substr(0, at)));
+        // The message leaves the password out: errors end up in logs.
+        const std::string_view userinfo = authority.substr(0, at);
+        const std::string_view user = userinfo.substr(0, userinfo.find(':'));
+        const std::string shown =
+            user.size() == userinfo.size() ? std::string(user) : std::string(user) + ":***";
+        return make_error(fmt::format(
+            "\"{}{}{}\": userinfo \"{}@\" is not supported (put credentials in a header, not in "
+            "the URL)",
+            text.substr(0, pos), shown, text.substr(pos + at), shown));
     }
 
     std::string_view port;

@@ -1,6 +1,7 @@
 #include "core/g711.hpp"
 
 #include <array>
+#include <bit>
 
 namespace mediasim::core {
 namespace {
@@ -11,15 +12,14 @@ namespace {
 constexpr int kUlawBias = 0x84;
 constexpr int kUlawClip = 8159;
 
-constexpr int segment(int value, const std::array<int, 8>& ends) {
-    for (int i = 0; i < 8; ++i) {
-        if (value <= ends[static_cast<std::size_t>(i)]) return i;
-    }
-    return 8;
+// The segment (exponent) of a magnitude: the smallest i with value < ((first_end + 1) << i), or
+// 8 when out of range. audioop searches a table of segment ends; this is the same result in a few
+// operations, which keeps the compile-time table builds within Clang's constexpr step limit.
+constexpr int segment(int value, int first_end) {
+    return std::bit_width(static_cast<unsigned>(value) / static_cast<unsigned>(first_end + 1));
 }
 
 constexpr std::uint8_t ulaw_from_14bit(int pcm) {
-    constexpr std::array<int, 8> kEnds = {0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF};
     int mask = 0xFF;
     if (pcm < 0) {
         // audioop negates without subtracting 1: this is why it never emits 0x7F (-0) and why
@@ -29,20 +29,19 @@ constexpr std::uint8_t ulaw_from_14bit(int pcm) {
     }
     if (pcm > kUlawClip) pcm = kUlawClip;
     pcm += kUlawBias >> 2;
-    const int seg = segment(pcm, kEnds);
+    const int seg = segment(pcm, 0x3F);  // segment ends 0x3F, 0x7F, ... 0x1FFF
     if (seg >= 8) return static_cast<std::uint8_t>(0x7F ^ mask);
     const int code = (seg << 4) | ((pcm >> (seg + 1)) & 0xF);
     return static_cast<std::uint8_t>(code ^ mask);
 }
 
 constexpr std::uint8_t alaw_from_13bit(int pcm) {
-    constexpr std::array<int, 8> kEnds = {0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF};
     int mask = 0xD5;
     if (pcm < 0) {
         mask = 0x55;
         pcm = -pcm - 1;
     }
-    const int seg = segment(pcm, kEnds);
+    const int seg = segment(pcm, 0x1F);  // segment ends 0x1F, 0x3F, ... 0xFFF
     if (seg >= 8) return static_cast<std::uint8_t>(0x7F ^ mask);
     int code = seg << 4;
     code |= (seg < 2 ? (pcm >> 1) : (pcm >> seg)) & 0xF;

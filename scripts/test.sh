@@ -27,6 +27,18 @@ if [ "${MEDIASIM_FUZZ_SECONDS:-15}" != 0 ] && [ -x scripts/fuzz.sh ]; then
   bash scripts/fuzz.sh "${MEDIASIM_FUZZ_SECONDS:-15}"
 fi
 
+# An independent HdrHistogram implementation (hdr-histogram-js, from the npm registry) reads our
+# encodings and interval logs in the e2e suite; skipped when npm is not on the machine.
+if command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1; then
+  hdrjs=$root/build/hdrjs
+  if [ ! -d "$hdrjs/node_modules/hdr-histogram-js" ]; then
+    mkdir -p "$hdrjs"
+    (cd "$hdrjs" && npm install --silent --no-audit --no-fund hdr-histogram-js@3.0.1 >/dev/null 2>&1) ||
+      echo "test: could not install hdr-histogram-js; its check will be skipped" >&2
+  fi
+  export MEDIASIM_HDR_JS=$hdrjs
+fi
+
 stage "Release build (-Werror) and the whole suite"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMEDIASIM_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"

@@ -225,7 +225,10 @@ TEST(ParseUrl, BadTable) {
         {"//example.com/x", "\"//example.com/x\": no scheme (expected e.g. https://host/path)"},
         {"https:example.com", "\"https:example.com\": expected \"//\" after \"https:\""},
         {"https://user:pw@example.com/",
-         "\"https://user:pw@example.com/\": userinfo \"user:pw@\" is not supported (put "
+         "\"https://user:***@example.com/\": userinfo \"user:***@\" is not supported (put "
+         "credentials in a header, not in the URL)"},
+        {"wss://token@example.com/media?x=1",
+         "\"wss://token@example.com/media?x=1\": userinfo \"token@\" is not supported (put "
          "credentials in a header, not in the URL)"},
         {"https:///voice", "\"https:///voice\": empty host"},
         {"https://:8080/voice", "\"https://:8080/voice\": empty host"},
