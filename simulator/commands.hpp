@@ -9,6 +9,7 @@ namespace mediasim::sim {
 using Args = std::span<char* const>;
 
 int cmd_convert(Args args);
+int cmd_call(Args args);
 int cmd_report(Args args);
 
 }  // namespace mediasim::sim

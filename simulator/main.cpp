@@ -17,6 +17,8 @@ struct Command {
 constexpr Command kCommands[] = {
     {"convert", mediasim::sim::cmd_convert,
      "convert audio files to and from Twilio's format (μ-law 8 kHz mono WAV)"},
+    {"call", mediasim::sim::cmd_call,
+     "make one call as Twilio would (webhook, TwiML, Media Stream) and show its timeline"},
     {"report", mediasim::sim::cmd_report,
      "write the HTML report of a run directory (or print its Markdown summary)"},
 };
