@@ -209,6 +209,7 @@ class WsSession final : public Session,
     void on_accept(error_code ec) {
         if (ec) return fail(ec, "websocket accept");
         srv_.metrics.connections_ws.fetch_add(1);
+        srv_.log.info("websocket_open", {{"path", path_}});
         do_read();
     }
 
@@ -520,8 +521,15 @@ bool Server::Impl::signature_ok(const Request& req, bool tls_conn, bool websocke
     const auto url = public_base(req, tls_conn, websocket) + std::string(req.target());
     if (!sig.empty() && core::validate_signature(config.auth_token, sig, url, params)) return true;
     metrics.signature_rejected.fetch_add(1);
+    // An upgrade has no parameters; the call id is usually the last path segment.
+    std::string call_sid = param(params, "CallSid");
+    if (call_sid.empty() && websocket) {
+        const auto path = target_path(req.target());
+        const auto last = path.substr(path.rfind('/') + 1);
+        if (core::is_valid_sid(last, "CA")) call_sid = last;
+    }
     log.warn("signature_rejected",
-             {{"call_sid", param(params, "CallSid")},
+             {{"call_sid", call_sid},
               {"what", what},
               {"url", url},
               {"why", sig.empty() ? "no X-Twilio-Signature header" : "signature does not match"}});
