@@ -722,7 +722,25 @@ Response Server::Impl::handle(const Request& req, bool tls_conn) {
     }
     if (path == "/metrics") {
         if (auto r = allow({http::verb::get}, "GET")) return std::move(*r);
-        return reply(req, http::status::ok, metrics.render(), "text/plain; version=0.0.4");
+        std::string text = metrics.render();
+        if (storage) {
+            const auto st = storage->stats();
+            const auto add = [&](std::string_view name, std::string_view type,
+                                 std::string_view help, std::uint64_t v) {
+                text +=
+                    fmt::format("# HELP {0} {1}\n# TYPE {0} {2}\n{0} {3}\n", name, help, type, v);
+            };
+            add("mediasim_server_recordings_open", "gauge", "Streams being recorded now.",
+                st.open_recordings);
+            add("mediasim_server_db_queue_depth", "gauge", "Rows waiting for the SQLite writer.",
+                st.db_queue_depth);
+            add("mediasim_server_db_rows_written_total", "counter", "Rows written to SQLite.",
+                st.db_rows_written);
+            add("mediasim_server_storage_errors_total", "counter",
+                "SQLite rows refused plus recordings that could not be written.",
+                st.db_errors + st.recording_errors);
+        }
+        return reply(req, http::status::ok, std::move(text), "text/plain; version=0.0.4");
     }
     for (std::string_view prefix : {"/api/calls", "/calls"}) {
         if (path == prefix || path.starts_with(std::string(prefix) + "/")) {

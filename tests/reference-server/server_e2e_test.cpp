@@ -503,6 +503,7 @@ TEST(ServerE2E, AWholeStreamIsEchoedAndRecorded) {
     EXPECT_EQ(metric(m, "mediasim_server_marks_out_total"), 2);
     EXPECT_EQ(metric(m, "mediasim_server_streams_total"), 1);
     EXPECT_EQ(metric(m, "mediasim_server_dtmf_in_total"), 1);
+    EXPECT_EQ(metric(m, "mediasim_server_storage_errors_total"), 0);
     EXPECT_NE(s.log().find("reason=invalid_json"), std::string::npos);
 
     // The call is in the API, with its recording (storage writes on its own thread: poll).
