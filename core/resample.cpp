@@ -2,14 +2,295 @@
 
 #include <speex/speex_resampler.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
+#include <numbers>
 #include <numeric>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace mediasim::core {
+
+namespace {
+
+// Fixed-ratio polyphase FIR for 8 kHz <-> 16/24/48 kHz (ratio F = 2, 3 or 6).
+//
+// One linear-phase low-pass of N = 2 * F * kHalfLen8k + 1 taps is designed at the high rate
+// (Kaiser-windowed sinc, cut-off kCutoffHz), so its delay (N - 1) / 2 is kHalfLen8k samples at
+// 8 kHz whatever F is (4.375 ms), a whole number of input and of output samples both ways.
+// Up by F: output F*n + p is the dot product of the last K inputs with row p, the taps
+// h[p], h[p + F], ... reversed (the polyphase branches); down by F: output n is the dot product
+// of the K inputs ending at input F*n with the reversed filter. Rows are padded with leading zero
+// taps to K, a multiple of 8, quantised to int16 with the largest scale that keeps the int32 sum
+// from overflowing for any input, and summed 8 taps per instruction (SSE2 pmaddwd); the sum is
+// scaled back in float (so each row's DC gain is exact), rounded to nearest and saturated to
+// int16. The history (K - 1 inputs) is kept per stream so that blocks join exactly.
+constexpr int kHalfLen8k = 35;        // half the filter, in 8 kHz samples: the delay
+constexpr double kCutoffHz = 3690.0;  // -6 dB point, between the 3.4 kHz band edge and 4 kHz
+constexpr double kKaiserBeta = 8.2;   // about 83 dB stop-band for the window alone
+
+double bessel_i0(double x) {
+    double sum = 1.0, term = 1.0;
+    for (int k = 1; k < 60; ++k) {
+        term *= (x / (2.0 * k)) * (x / (2.0 * k));
+        sum += term;
+        if (term < sum * 1e-17) break;
+    }
+    return sum;
+}
+
+// The integer filter for ratio F: N = 2 * F * kHalfLen8k + 1 symmetric int16 taps and their sum.
+// Designed in double, then quantised at the largest scale that keeps every tap within int16 and
+// the int32 sum of the whole filter (so also of any polyphase row) from overflowing for any int16
+// input. Plain rounding leaves the stop band at about -70 dB (the rounding errors add up); the
+// rounded taps are then refined, one symmetric pair at a time by +-1, to minimise the energy of
+// the response over a grid of the stop band (4 kHz up to half the high rate). Designed once per
+// ratio and shared.
+struct FirDesign {
+    std::vector<std::int16_t> taps;
+    std::int64_t sum = 0;
+};
+
+FirDesign make_design(int factor) {
+    const int n_taps = 2 * factor * kHalfLen8k + 1;
+    const int center = factor * kHalfLen8k;
+    const double high_rate = 8000.0 * factor;
+    const double fc = kCutoffHz / high_rate;  // cycles per high-rate sample
+    const double i0_beta = bessel_i0(kKaiserBeta);
+    // Half of the symmetric filter: h[center + j], j = 0..center.
+    std::vector<double> half(static_cast<std::size_t>(center) + 1);
+    double sum = 0, sum_abs = 0, max_abs = 0;
+    for (int j = 0; j <= center; ++j) {
+        const double t = j;
+        const double sinc =
+            j == 0 ? 2.0 * fc : std::sin(2.0 * std::numbers::pi * fc * t) / (std::numbers::pi * t);
+        const double r = t / center;
+        const double v =
+            sinc * bessel_i0(kKaiserBeta * std::sqrt(std::max(0.0, 1.0 - r * r))) / i0_beta;
+        half[static_cast<std::size_t>(j)] = v;
+        const double w = j == 0 ? 1.0 : 2.0;
+        sum += w * v;
+        sum_abs += w * std::abs(v);
+        max_abs = std::max(max_abs, std::abs(v));
+    }
+    const double scale =
+        std::min(32767.0 / (max_abs / sum), (2147483648.0 - 131072.0) / (32768.0 * sum_abs / sum));
+    std::vector<int> q(half.size());
+    for (std::size_t j = 0; j < half.size(); ++j) {
+        q[j] = static_cast<int>(std::lround(half[j] / sum * scale));
+    }
+    // Stop-band grid and the amplitude response A(f) = q0 + 2 sum_j qj cos(2 pi f j / rate).
+    std::vector<double> grid;
+    for (double f = 4000.0; f <= high_rate / 2; f += 20.0) grid.push_back(f);
+    const std::size_t g = grid.size();
+    std::vector<double> basis(half.size() * g);
+    for (std::size_t j = 0; j < half.size(); ++j) {
+        for (std::size_t i = 0; i < g; ++i) {
+            basis[j * g + i] = (j == 0 ? 1.0 : 2.0) * std::cos(2.0 * std::numbers::pi * grid[i] /
+                                                               high_rate * static_cast<double>(j));
+        }
+    }
+    std::vector<double> amp(g, 0.0);
+    for (std::size_t j = 0; j < half.size(); ++j) {
+        for (std::size_t i = 0; i < g; ++i) amp[i] += q[j] * basis[j * g + i];
+    }
+    const auto fits = [&](std::size_t j, int v) {
+        // Only int16 taps, and the scale's overflow bound must still hold (it has slack: the
+        // refinement changes the absolute sum by a few units at most).
+        return std::abs(v) <= 32767 && std::abs(v - q[j]) <= 3;
+    };
+    std::vector<int> start = q;
+    for (int pass = 0; pass < 40; ++pass) {
+        bool improved = false;
+        for (std::size_t j = 0; j < half.size(); ++j) {
+            const double* bj = basis.data() + j * g;
+            double best_gain = 0;
+            int best_d = 0;
+            for (const int d : {-1, 1}) {
+                if (!fits(j, q[j] + d) || std::abs(q[j] + d - start[j]) > 3) continue;
+                double delta = 0;  // change of sum(amp^2)
+                for (std::size_t i = 0; i < g; ++i) delta += d * bj[i] * (2.0 * amp[i] + d * bj[i]);
+                if (delta < best_gain) {
+                    best_gain = delta;
+                    best_d = d;
+                }
+            }
+            if (best_d != 0) {
+                q[j] += best_d;
+                for (std::size_t i = 0; i < g; ++i) amp[i] += best_d * bj[i];
+                improved = true;
+            }
+        }
+        if (!improved) break;
+    }
+    FirDesign d;
+    d.taps.resize(static_cast<std::size_t>(n_taps));
+    for (int i = 0; i < n_taps; ++i) {
+        const int v = q[static_cast<std::size_t>(std::abs(i - center))];
+        d.taps[static_cast<std::size_t>(i)] = static_cast<std::int16_t>(v);
+        d.sum += v;
+    }
+    return d;
+}
+
+const FirDesign& design_for(int factor) {
+    static const FirDesign d2 = make_design(2);
+    if (factor == 2) return d2;
+    static const FirDesign d3 = make_design(3);
+    if (factor == 3) return d3;
+    static const FirDesign d6 = make_design(6);
+    return d6;
+}
+
+class PolyphaseFir {
+  public:
+    PolyphaseFir(int factor, bool up) : factor_(factor), up_(up) {
+        const FirDesign& d = design_for(factor);
+        const int n_taps = static_cast<int>(d.taps.size());
+        const int rows = up ? factor : 1;
+        const int step = up ? factor : 1;
+        const int row_len = up ? (n_taps + factor - 1) / factor : n_taps;
+        taps_ = static_cast<std::size_t>((row_len + 7) / 8 * 8);
+        coef_.assign(taps_ * static_cast<std::size_t>(rows), 0);
+        for (int p = 0; p < rows; ++p) {
+            // Row p reversed and right-aligned: coef[K - 1 - k] = h[p + step * k]. Going up, the
+            // output scale has a factor F (each output sees one input in F).
+            for (int k = 0; p + step * k < n_taps; ++k) {
+                coef_[static_cast<std::size_t>(p) * taps_ + taps_ - 1 -
+                      static_cast<std::size_t>(k)] = d.taps[static_cast<std::size_t>(p + step * k)];
+            }
+        }
+        // One scale for every row, so that the rows stay matched (no images from gain mismatch).
+        scale_.assign(static_cast<std::size_t>(rows),
+                      static_cast<float>(static_cast<double>(step) / static_cast<double>(d.sum)));
+        reset();
+    }
+
+    std::size_t taps() const { return taps_; }
+    // The filter's delay in high-rate samples.
+    int high_rate_delay() const { return factor_ * kHalfLen8k; }
+
+    void reset() {
+        buf_.assign(taps_ - 1, 0);
+        next_ = 0;
+    }
+
+    std::size_t process(std::span<const std::int16_t> in, std::int16_t* out) {
+        std::size_t written = 0;
+        constexpr std::size_t kChunk = 4096;  // bounds the buffer for long blocks
+        for (std::size_t pos = 0; pos < in.size(); pos += kChunk) {
+            const std::size_t take = std::min(kChunk, in.size() - pos);
+            written += process_chunk(in.subspan(pos, take), out + written);
+        }
+        return written;
+    }
+
+  private:
+    std::size_t process_chunk(std::span<const std::int16_t> in, std::int16_t* out) {
+        const std::size_t hist = taps_ - 1;
+        buf_.resize(hist + in.size());
+        std::memcpy(buf_.data() + hist, in.data(), in.size_bytes());
+        std::size_t count = 0;
+        if (up_) {
+            // Output F*n + p: window buf[n .. n + K), row p.
+            count = in.size() * static_cast<std::size_t>(factor_);
+            run(
+                count,
+                [this](std::size_t j, const std::int16_t*& x, std::size_t& row) {
+                    x = buf_.data() + j / static_cast<std::size_t>(factor_);
+                    row = j % static_cast<std::size_t>(factor_);
+                },
+                out);
+        } else {
+            // Output j: window ending at input next_ + F*j.
+            const auto f = static_cast<std::size_t>(factor_);
+            if (next_ < in.size()) count = (in.size() - next_ + f - 1) / f;
+            const std::size_t first = next_;
+            run(
+                count,
+                [this, first, f](std::size_t j, const std::int16_t*& x, std::size_t& row) {
+                    x = buf_.data() + first + f * j;
+                    row = 0;
+                },
+                out);
+            next_ = first + f * count - in.size();
+        }
+        std::memmove(buf_.data(), buf_.data() + in.size(), hist * sizeof(std::int16_t));
+        buf_.resize(hist);
+        return count;
+    }
+
+    // Computes outputs 0..count-1; where(j, x, row) gives output j's window start and row.
+    template <typename Where>
+    void run(std::size_t count, Where where, std::int16_t* out) const {
+        const std::size_t k_taps = taps_;
+        std::size_t j = 0;
+#ifdef __SSE2__
+        for (; j + 4 <= count; j += 4) {
+            const std::int16_t* x[4];
+            std::size_t row[4];
+            for (std::size_t i = 0; i < 4; ++i) where(j + i, x[i], row[i]);
+            const std::int16_t* c0 = coef_.data() + row[0] * k_taps;
+            const std::int16_t* c1 = coef_.data() + row[1] * k_taps;
+            const std::int16_t* c2 = coef_.data() + row[2] * k_taps;
+            const std::int16_t* c3 = coef_.data() + row[3] * k_taps;
+            __m128i a0 = _mm_setzero_si128(), a1 = a0, a2 = a0, a3 = a0;
+            for (std::size_t k = 0; k < k_taps; k += 8) {
+                const auto ld = [k](const std::int16_t* p) {
+                    return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k));
+                };
+                a0 = _mm_add_epi32(a0, _mm_madd_epi16(ld(x[0]), ld(c0)));
+                a1 = _mm_add_epi32(a1, _mm_madd_epi16(ld(x[1]), ld(c1)));
+                a2 = _mm_add_epi32(a2, _mm_madd_epi16(ld(x[2]), ld(c2)));
+                a3 = _mm_add_epi32(a3, _mm_madd_epi16(ld(x[3]), ld(c3)));
+            }
+            // Transpose-add: lane i = the whole sum of accumulator i.
+            const __m128i s01 =
+                _mm_add_epi32(_mm_unpacklo_epi32(a0, a1), _mm_unpackhi_epi32(a0, a1));
+            const __m128i s23 =
+                _mm_add_epi32(_mm_unpacklo_epi32(a2, a3), _mm_unpackhi_epi32(a2, a3));
+            const __m128i sums =
+                _mm_add_epi32(_mm_unpacklo_epi64(s01, s23), _mm_unpackhi_epi64(s01, s23));
+            const __m128 scale =
+                _mm_setr_ps(scale_[row[0]], scale_[row[1]], scale_[row[2]], scale_[row[3]]);
+            const __m128i r = _mm_cvtps_epi32(_mm_mul_ps(_mm_cvtepi32_ps(sums), scale));
+            _mm_storel_epi64(reinterpret_cast<__m128i*>(out + j), _mm_packs_epi32(r, r));
+        }
+#endif
+        for (; j < count; ++j) {
+            const std::int16_t* x = nullptr;
+            std::size_t row = 0;
+            where(j, x, row);
+            const std::int16_t* c = coef_.data() + row * k_taps;
+            std::int32_t acc = 0;  // cannot overflow: see the scale chosen at construction
+            for (std::size_t k = 0; k < k_taps; ++k) acc += std::int32_t{x[k]} * c[k];
+            const float y = std::nearbyint(static_cast<float>(acc) * scale_[row]);
+            out[j] = static_cast<std::int16_t>(std::clamp(y, -32768.0f, 32767.0f));
+        }
+    }
+
+    int factor_;
+    bool up_;
+    std::size_t taps_ = 0;            // K, a multiple of 8
+    std::vector<std::int16_t> coef_;  // rows of K reversed taps
+    std::vector<float> scale_;        // per row: int32 sum -> output
+    std::vector<std::int16_t> buf_;   // K - 1 samples of history, then the current chunk
+    std::size_t next_ = 0;            // down: offset in the next block of the next output
+};
+
+}  // namespace
+
+bool Resampler::fir_supports(int in_rate_hz, int out_rate_hz) {
+    const auto ok = [](int hi) { return hi == 16000 || hi == 24000 || hi == 48000; };
+    return (in_rate_hz == 8000 && ok(out_rate_hz)) || (out_rate_hz == 8000 && ok(in_rate_hz));
+}
 
 // Design: the resampler is created without speex_resampler_skip_zeros(), so its history starts
 // as zeros (silence before the stream began) and speexdsp outputs from the first call: every
@@ -18,7 +299,8 @@ namespace mediasim::core {
 // VoIP quality. skip_zeros would remove that delay but make the first frame short (272 instead
 // of 320 samples for 8k->16k), which a 20 ms frame pipeline cannot take.
 struct Resampler::Impl {
-    SpeexResamplerState* state = nullptr;  // null when the rates are equal (a plain copy)
+    SpeexResamplerState* state = nullptr;  // speexdsp converts
+    std::unique_ptr<PolyphaseFir> fir;     // the FIR converts (neither: equal rates, a copy)
     std::uint64_t num = 1;                 // out_rate / in_rate in lowest terms
     std::uint64_t den = 1;
 
@@ -31,6 +313,9 @@ struct Resampler::Impl {
 };
 
 Resampler::Resampler(int in_rate_hz, int out_rate_hz, int quality)
+    : Resampler(in_rate_hz, out_rate_hz, Engine::kAuto, quality) {}
+
+Resampler::Resampler(int in_rate_hz, int out_rate_hz, Engine engine, int quality)
     : impl_(std::make_unique<Impl>()), in_rate_(in_rate_hz), out_rate_(out_rate_hz) {
     // Constructor arguments come from code, not from a stream: bad ones are a programming error.
     if (in_rate_hz <= 0 || out_rate_hz <= 0) {
@@ -46,6 +331,17 @@ Resampler::Resampler(int in_rate_hz, int out_rate_hz, int quality)
     impl_->num = static_cast<std::uint64_t>(out_rate_hz / g);
     impl_->den = static_cast<std::uint64_t>(in_rate_hz / g);
     if (in_rate_hz == out_rate_hz) return;
+    if (engine == Engine::kFir && !fir_supports(in_rate_hz, out_rate_hz)) {
+        throw std::invalid_argument("Resampler: no FIR for " + std::to_string(in_rate_hz) +
+                                    " Hz -> " + std::to_string(out_rate_hz) +
+                                    " Hz (only 8000 <-> 16000, 24000, 48000)");
+    }
+    if (engine != Engine::kSpeexdsp && fir_supports(in_rate_hz, out_rate_hz)) {
+        const bool up = out_rate_hz > in_rate_hz;
+        impl_->fir = std::make_unique<PolyphaseFir>(
+            up ? out_rate_hz / in_rate_hz : in_rate_hz / out_rate_hz, up);
+        return;
+    }
     int err = RESAMPLER_ERR_SUCCESS;
     impl_->state = speex_resampler_init(1, static_cast<spx_uint32_t>(in_rate_hz),
                                         static_cast<spx_uint32_t>(out_rate_hz), quality, &err);
@@ -67,6 +363,7 @@ std::size_t Resampler::max_output(std::size_t in_samples) const {
 
 std::size_t Resampler::process(std::span<const std::int16_t> in, std::int16_t* out) {
     Impl& im = *impl_;
+    if (im.fir) return im.fir->process(in, out);
     if (im.state == nullptr) {
         if (!in.empty()) std::memcpy(out, in.data(), in.size_bytes());
         return in.size();
@@ -90,17 +387,30 @@ std::size_t Resampler::process(std::span<const std::int16_t> in, std::int16_t* o
     return written;
 }
 
+Resampler::Engine Resampler::engine() const {
+    return impl_->fir ? Engine::kFir : Engine::kSpeexdsp;
+}
+
 int Resampler::delay_samples() const {
+    if (impl_->fir) {
+        const int d = impl_->fir->high_rate_delay();
+        return out_rate_ > in_rate_ ? d : d * out_rate_ / in_rate_;
+    }
     if (impl_->state == nullptr) return 0;
     return speex_resampler_get_output_latency(impl_->state);
 }
 
 int Resampler::input_delay_samples() const {
+    if (impl_->fir) {
+        const int d = impl_->fir->high_rate_delay();
+        return in_rate_ > out_rate_ ? d : d * in_rate_ / out_rate_;
+    }
     if (impl_->state == nullptr) return 0;
     return speex_resampler_get_input_latency(impl_->state);
 }
 
 void Resampler::reset() {
+    if (impl_->fir) impl_->fir->reset();
     if (impl_->state != nullptr) speex_resampler_reset_mem(impl_->state);
 }
 
