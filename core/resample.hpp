@@ -1,7 +1,7 @@
 // Streaming sample-rate conversion between 8 kHz and 16/24/48 kHz, with the filter state kept per
-// stream so that 20 ms frames join without clicks. The integer ratios 8k <-> 16k, 24k and 48k go
-// through a fixed-ratio polyphase FIR of our own (Kaiser-windowed sinc, int16 taps, SSE2); every
-// other ratio goes through speexdsp. Every block of N input
+// stream so that 20 ms frames join without clicks. The integer ratios 8k <-> 16k, 24k and 48k
+// can go through a fixed-ratio polyphase FIR of our own (Kaiser-windowed sinc, int16 taps, SSE2),
+// the default for 8k <-> 16k; every other ratio goes through speexdsp. Every block of N input
 // samples gives exactly N * out_rate / in_rate output samples when that is an integer (20 ms in
 // gives 20 ms out); fractional remainders are carried between calls.
 #pragma once
@@ -18,9 +18,9 @@ class Resampler {
     // speexdsp quality 0..10; 3 is its VoIP setting.
     static constexpr int kVoipQuality = 3;
 
-    // Which implementation converts. kAuto: the polyphase FIR where fir_supports() the ratio,
-    // else speexdsp. kFir for a ratio it does not support is std::invalid_argument. Equal rates
-    // are a plain copy whatever the engine.
+    // Which implementation converts. kAuto: the polyphase FIR for 8k <-> 16k (where it beats
+    // speexdsp on speed and quality), else speexdsp. kFir for a ratio it does not support is
+    // std::invalid_argument. Equal rates are a plain copy whatever the engine.
     enum class Engine { kAuto, kSpeexdsp, kFir };
     // True for 8000 -> 16000/24000/48000 and back.
     static bool fir_supports(int in_rate_hz, int out_rate_hz);

@@ -176,6 +176,8 @@ TEST_P(ResamplerEngine, UsesTheEngineAskedFor) {
     // Ratios the FIR does not cover go to speexdsp, or are refused when the FIR is required.
     EXPECT_EQ(Resampler(44100, 8000).engine(), Engine::kSpeexdsp);
     EXPECT_EQ(Resampler(8000, 16000).engine(), Engine::kFir);  // the default for 2:1
+    EXPECT_EQ(Resampler(16000, 8000).engine(), Engine::kFir);
+    EXPECT_EQ(Resampler(8000, 48000).engine(), Engine::kSpeexdsp);
     EXPECT_THROW(Resampler(16000, 24000, Engine::kFir), std::invalid_argument);
 }
 
