@@ -281,6 +281,34 @@ TEST(ResamplerFir, FlatPassBandAndEightyDecibelStopBandGoingDownTo8k) {
     EXPECT_GT(worst_rejection_db({16000, 8000}, Engine::kFir), 80.0);
 }
 
+// Full-scale input cannot overflow the FIR's integer sums: a +-32767 square wave (whose ringing
+// overshoots full scale) comes out saturated at the plateaus, never wrapped to the other sign.
+TEST(ResamplerFir, FullScaleSquareWaveSaturatesWithoutWrapping) {
+    for (const auto p : kPairs) {
+        Resampler rs(p.in_hz, p.out_hz, Engine::kFir);
+        const std::size_t period_in = static_cast<std::size_t>(p.in_hz / 250);  // 250 Hz
+        std::vector<std::int16_t> in(static_cast<std::size_t>(p.in_hz) / 5);
+        for (std::size_t i = 0; i < in.size(); ++i) {
+            in[i] = (i % period_in) < period_in / 2 ? 32767 : -32767;
+        }
+        const auto out = run_frames(rs, in, frame_20ms(p.in_hz));
+        const std::size_t period_out = static_cast<std::size_t>(p.out_hz / 250);
+        const auto delay = static_cast<std::size_t>(rs.delay_samples());
+        // Middle of each half period (after the delay): deep in the plateau of the right sign.
+        for (std::size_t i = period_out + delay; i + 1 < out.size(); ++i) {
+            const std::size_t phase = (i - delay) % period_out;
+            if (phase == period_out / 4) {
+                EXPECT_GT(out[i], 30000) << p.in_hz << " -> " << p.out_hz << " at " << i;
+            } else if (phase == 3 * period_out / 4) {
+                EXPECT_LT(out[i], -30000) << p.in_hz << " -> " << p.out_hz << " at " << i;
+            }
+        }
+        // The overshoot next to each edge saturates at full scale instead of wrapping around.
+        EXPECT_EQ(*std::max_element(out.begin(), out.end()), 32767) << p.in_hz << " -> " << p.out_hz;
+        EXPECT_EQ(*std::min_element(out.begin(), out.end()), -32768) << p.in_hz << " -> " << p.out_hz;
+    }
+}
+
 TEST_P(ResamplerEngine, DelayIsAFewMillisecondsAndMatchesTheMeasuredDelay) {
     for (const auto p : kPairs) {
         Resampler rs = make(p, GetParam());
