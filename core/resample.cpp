@@ -28,10 +28,11 @@ namespace {
 // Up by F: output F*n + p is the dot product of the last K inputs with row p, the taps
 // h[p], h[p + F], ... reversed (the polyphase branches); down by F: output n is the dot product
 // of the K inputs ending at input F*n with the reversed filter. Rows are padded with leading zero
-// taps to K, a multiple of 8, quantised to int16 with the largest scale that keeps the int32 sum
-// from overflowing for any input, and summed 8 taps per instruction (SSE2 pmaddwd); the sum is
-// scaled back in float (so each row's DC gain is exact), rounded to nearest and saturated to
-// int16. The history (K - 1 inputs) is kept per stream so that blocks join exactly.
+// taps to K, a multiple of 8, hold int16 taps (make_design()) and are summed 8 taps per
+// instruction (SSE2 pmaddwd) into int32 lanes over segments short enough that no input can
+// overflow them; the segment sums are added in float, scaled by one factor for every row (the
+// DC gain exactly 1), rounded to nearest and saturated to int16. The history (K - 1 inputs) is kept
+// per stream so that blocks join exactly.
 constexpr int kHalfLen8k = 35;        // half the filter, in 8 kHz samples: the delay
 constexpr double kCutoffHz = 3690.0;  // -6 dB point, between the 3.4 kHz band edge and 4 kHz
 // Fraction of the int16 range given to the largest tap. Chosen by measurement (core/README.md):
@@ -51,10 +52,10 @@ double bessel_i0(double x) {
 }
 
 // The integer filter for ratio F: N = 2 * F * kHalfLen8k + 1 symmetric int16 taps and their sum.
-// Designed in double, then quantised at the largest scale that keeps every tap within int16.
-// Plain rounding leaves the stop band at about -70 dB (the
-// rounding errors add up); the rounded taps are then refined, one symmetric pair at a time by +-1,
-// to minimise the energy of the response over a grid of the stop band (4 kHz up to half the high
+// Designed in double, then quantised with the largest tap at kTapScale of the int16 range. Plain
+// rounding leaves the stop band at about -70 dB (the rounding errors add up); the rounded taps
+// are then refined, one symmetric pair at a time by +-1 (at most 3 from the rounded value), to
+// minimise the energy of the response over a grid of the stop band (4 kHz up to half the high
 // rate). Designed once per ratio, and shared by both directions.
 struct FirDesign {
     std::vector<std::int16_t> taps;
@@ -104,12 +105,10 @@ FirDesign make_design(int factor) {
     for (std::size_t j = 0; j < half.size(); ++j) {
         for (std::size_t i = 0; i < g; ++i) amp[i] += q[j] * basis[j * g + i];
     }
+    const std::vector<int> start = q;
     const auto fits = [&](std::size_t j, int v) {
-        // Only int16 taps, and the scale's overflow bound must still hold (it has slack: the
-        // refinement changes the absolute sum by a few units at most).
-        return std::abs(v) <= 32767 && std::abs(v - q[j]) <= 3;
+        return std::abs(v) <= 32767 && std::abs(v - start[j]) <= 3;
     };
-    std::vector<int> start = q;
     for (int pass = 0; pass < 40; ++pass) {
         bool improved = false;
         for (std::size_t j = 0; j < half.size(); ++j) {
@@ -117,7 +116,7 @@ FirDesign make_design(int factor) {
             double best_gain = 0;
             int best_d = 0;
             for (const int d : {-1, 1}) {
-                if (!fits(j, q[j] + d) || std::abs(q[j] + d - start[j]) > 3) continue;
+                if (!fits(j, q[j] + d)) continue;
                 double delta = 0;  // change of sum(amp^2)
                 for (std::size_t i = 0; i < g; ++i) delta += d * bj[i] * (2.0 * amp[i] + d * bj[i]);
                 if (delta < best_gain) {
