@@ -268,9 +268,10 @@ class ObjectReader {
         const Json& v = required(key);
         const auto path = join(path_, key);
         if (!v.is_number()) fail(path, "expected a number, got " + describe(v));
-        if (!v.is_number_unsigned() || v.get<std::uint64_t>() == 0 ||
-            v.get<std::uint64_t>() > 1'000'000'000)
+        if (!v.is_number_unsigned() || v.get<std::uint64_t>() == 0)
             fail(path, "expected a positive integer, got " + v.dump());
+        if (v.get<std::uint64_t>() > static_cast<std::uint64_t>(INT32_MAX))
+            fail(path, v.dump() + " is out of range");
         return static_cast<int>(v.get<std::uint64_t>());
     }
 
@@ -369,6 +370,13 @@ Json parse_dom(std::string_view text) {
         }
         return !structural;  // stop building the DOM once the frame is known to be bad
     };
+
+    // nlohmann skips a leading byte order mark and stops at a NUL byte; neither is JSON that
+    // Twilio sends, and the fast parser rejects both, so both parsers reject them.
+    if (text.starts_with("\xEF\xBB\xBF"))
+        fail("", "invalid JSON at byte 1: byte order mark before the JSON text");
+    if (const auto nul = text.find('\0'); nul != std::string_view::npos)
+        fail("", "invalid JSON at byte " + std::to_string(nul + 1) + ": NUL byte");
 
     Json j;
     try {
@@ -721,6 +729,12 @@ void append_server_media_json(std::string& out, std::string_view stream_sid,
 
 namespace od = simdjson::ondemand;
 
+// Compares with a literal of known length: inlined, unlike string_view's operator== (memcmp call).
+template <std::size_t N>
+bool is(std::string_view s, const char (&literal)[N]) {
+    return s.size() == N - 1 && std::memcmp(s.data(), literal, N - 1) == 0;
+}
+
 struct FastParser::Impl {
     od::parser parser;
     std::vector<char> buffer;            // the frame plus SIMDJSON_PADDING, reused
@@ -874,15 +888,15 @@ struct FastParser::Impl {
                 seen |= bit;
                 return first;
             };
-            if (key == "event") {
+            if (is(key, "event")) {
                 std::string_view event;
                 if (!once(kEvent) || v.get_string().get(event)) return Verdict::reject;
-                if (event != "media") return rest_is_valid();
-            } else if (key == "sequenceNumber") {
+                if (!is(event, "media")) return rest_is_valid();
+            } else if (is(key, "sequenceNumber")) {
                 if (!once(kSeq) || !decimal(v, out.sequence_number)) return Verdict::reject;
-            } else if (key == "streamSid") {
+            } else if (is(key, "streamSid")) {
                 if (!once(kSid) || v.get_string().get(out.stream_sid)) return Verdict::reject;
-            } else if (key == "media") {
+            } else if (is(key, "media")) {
                 od::object media;
                 if (!once(kMedia) || v.get_object().get(media)) return Verdict::reject;
                 const auto level = keys.size();
@@ -891,21 +905,21 @@ struct FastParser::Impl {
                     if (mfield.unescaped_key().get(mkey)) return Verdict::reject;
                     od::value mv;
                     if (mfield.value().get(mv)) return Verdict::reject;
-                    if (mkey == "track") {
+                    if (is(mkey, "track")) {
                         std::string_view t;
                         if (!once(kTrack) || mv.get_string().get(t)) return Verdict::reject;
-                        if (t == "inbound")
+                        if (is(t, "inbound"))
                             out.track = Track::inbound;
-                        else if (t == "outbound")
+                        else if (is(t, "outbound"))
                             out.track = Track::outbound;
                         else
                             return Verdict::reject;
-                    } else if (mkey == "chunk") {
+                    } else if (is(mkey, "chunk")) {
                         if (!once(kChunk) || !decimal(mv, out.chunk)) return Verdict::reject;
-                    } else if (mkey == "timestamp") {
+                    } else if (is(mkey, "timestamp")) {
                         if (!once(kTimestamp) || !decimal(mv, out.timestamp_ms))
                             return Verdict::reject;
-                    } else if (mkey == "payload") {
+                    } else if (is(mkey, "payload")) {
                         if (!once(kPayload) || mv.get_string().get(payload)) return Verdict::reject;
                     } else if (!add_key(level, mkey) || !walk(mv, 3)) {
                         return Verdict::reject;
@@ -944,13 +958,13 @@ struct FastParser::Impl {
                 seen |= bit;
                 return first;
             };
-            if (key == "event") {
+            if (is(key, "event")) {
                 std::string_view event;
                 if (!once(kEvent) || v.get_string().get(event)) return Verdict::reject;
-                if (event != "media") return rest_is_valid();
-            } else if (key == "streamSid") {
+                if (!is(event, "media")) return rest_is_valid();
+            } else if (is(key, "streamSid")) {
                 if (!once(kSid) || v.get_string().get(out.stream_sid)) return Verdict::reject;
-            } else if (key == "media") {
+            } else if (is(key, "media")) {
                 od::object media;
                 if (!once(kMedia) || v.get_object().get(media)) return Verdict::reject;
                 const auto level = keys.size();
@@ -959,7 +973,7 @@ struct FastParser::Impl {
                     if (mfield.unescaped_key().get(mkey)) return Verdict::reject;
                     od::value mv;
                     if (mfield.value().get(mv)) return Verdict::reject;
-                    if (mkey == "payload") {
+                    if (is(mkey, "payload")) {
                         if (!once(kPayload) || mv.get_string().get(payload)) return Verdict::reject;
                     } else if (!add_key(level, mkey) || !walk(mv, 3)) {
                         return Verdict::reject;

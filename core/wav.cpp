@@ -1,13 +1,29 @@
 #include "core/wav.hpp"
 
+// Decisions (see also wav.hpp):
+// - Channels: 1 to 8 are read and written; decode_to_pcm's downmix averages all of them. More is
+//   an error naming the count (those are studio exports, not telephony audio).
+// - The RIFF size is not trusted (a writer that died leaves it stale): chunks are walked up to
+//   the data chunk, skipping any others (LIST, fact, ...) with their odd-size pad byte.
+// - A data chunk that runs past the end of the file is an error for parse_wav ("declares N
+//   bytes but only M remain"), which repair_wav fixes; a data size of 0xFFFFFFFF (streamed
+//   output) means "to the end of the file". A size that is not whole sample frames is an error.
+// - byte_rate and block_align must agree with the channels, rate and encoding.
+// - Written files: PCM16 gets the canonical 44-byte header; μ-law and A-law get an 18-byte fmt
+//   (cbSize 0) and a fact chunk, as the WAV specification asks for non-PCM formats.
+
 #include <fmt/format.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 #include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <numeric>
 #include <optional>
 #include <system_error>
 #include <utility>
@@ -358,37 +374,45 @@ void decode_samples(const WavFile& wav, std::vector<std::int16_t>& out) {
     }
 }
 
-// One channel, whole file: the output is aligned with the input (the filter's delay is
-// removed) and holds floor(n * out / in) samples.
+// One channel, whole file: floor(n * out / in) samples, aligned to the sample with the input
+// (the filter's delay is removed: the file starts where it started, and its end comes out).
 std::vector<std::int16_t> resample_all(std::span<const std::int16_t> in, int in_rate,
                                        int out_rate) {
     Resampler rs(in_rate, out_rate);
-    const std::size_t want = static_cast<std::size_t>(static_cast<std::uint64_t>(in.size()) *
-                                                      static_cast<std::uint64_t>(out_rate) /
-                                                      static_cast<std::uint64_t>(in_rate));
-    const std::size_t delay = static_cast<std::size_t>(std::max(0, rs.delay_samples()));
+    const auto g = static_cast<std::uint64_t>(std::gcd(in_rate, out_rate));
+    const std::uint64_t num = static_cast<std::uint64_t>(out_rate) / g;
+    const std::uint64_t den = static_cast<std::uint64_t>(in_rate) / g;
+    const std::size_t want = static_cast<std::size_t>(in.size() * num / den);
+    // The delay is exact in input samples; lead with k zeros so that delay + k input samples
+    // is a whole number of output samples, and drop those outputs.
+    const auto in_delay = static_cast<std::uint64_t>(std::max(0, rs.input_delay_samples()));
+    const std::uint64_t lead = (den - in_delay % den) % den;
+    const auto drop = static_cast<std::size_t>((in_delay + lead) * num / den);
+
     std::vector<std::int16_t> out;
-    out.reserve(want + delay + 64);
+    out.reserve(want + drop + 64);
     constexpr std::size_t kBlock = 4096;
     std::vector<std::int16_t> buf(rs.max_output(kBlock));
     auto feed = [&](std::span<const std::int16_t> block) {
         const std::size_t got = rs.process(block, buf.data());
         out.insert(out.end(), buf.data(), buf.data() + got);
     };
+    const std::vector<std::int16_t> zeros(kBlock, 0);
+    auto feed_zeros = [&](std::uint64_t n) {
+        for (std::uint64_t fed = 0; fed < n; fed += kBlock)
+            feed(std::span<const std::int16_t>(zeros).first(
+                static_cast<std::size_t>(std::min<std::uint64_t>(kBlock, n - fed))));
+    };
+    feed_zeros(lead);
     for (std::size_t i = 0; i < in.size(); i += kBlock)
         feed(in.subspan(i, std::min(kBlock, in.size() - i)));
-    // Push zeros through until the delayed tail of the input has come out.
-    const std::vector<std::int16_t> zeros(kBlock, 0);
-    const std::size_t zero_in = static_cast<std::size_t>((static_cast<std::uint64_t>(delay) + 2) *
-                                                             static_cast<std::uint64_t>(in_rate) /
-                                                             static_cast<std::uint64_t>(out_rate) +
-                                                         2);
-    for (std::size_t fed = 0; fed < zero_in && out.size() < want + delay; fed += kBlock)
-        feed(std::span<const std::int16_t>(zeros).first(std::min(kBlock, zero_in - fed)));
+    // Trailing zeros push the delayed end of the input out (the delay plus a margin for the
+    // carried fraction).
+    feed_zeros(in_delay + lead + 2 * den / num + 2);
     std::vector<std::int16_t> aligned(want, 0);
-    if (out.size() > delay)
-        std::copy_n(out.begin() + static_cast<std::ptrdiff_t>(delay),
-                    std::min(want, out.size() - delay), aligned.begin());
+    if (out.size() > drop)
+        std::copy_n(out.begin() + static_cast<std::ptrdiff_t>(drop),
+                    std::min(want, out.size() - drop), aligned.begin());
     return aligned;
 }
 
@@ -623,18 +647,77 @@ Status WavWriter::close() {
 
 namespace {
 
-// True when the chunks after the data chunk run exactly to the end of the file (a valid file
-// with trailing chunks such as LIST), rather than being audio past a stale size.
-bool tail_is_chunks(std::span<const std::uint8_t> b, std::size_t off) {
-    const std::size_t n = b.size();
-    while (off < n) {
-        if (n - off < 8 || !is_chunk_id(b.data() + off)) return false;
-        const std::uint32_t size = le32(b.data() + off + 4);
-        if (size > n - off - 8) return false;
-        off += 8 + std::size_t{size} + (size & 1u);
+// A file opened for repair, read and written in place with pread/pwrite: only the header and
+// the chunk headers after the data are read, so repairing a long recording costs no memory.
+class RepairFile {
+  public:
+    explicit RepairFile(std::string name) : name_(std::move(name)) {}
+    ~RepairFile() {
+        if (fd_ >= 0) ::close(fd_);
     }
-    return true;
-}
+    RepairFile(const RepairFile&) = delete;
+    RepairFile& operator=(const RepairFile&) = delete;
+
+    Status open() {
+        fd_ = ::open(name_.c_str(), O_RDWR | O_CLOEXEC);
+        if (fd_ < 0) return fail("cannot open for repair");
+        struct stat st {};
+        if (::fstat(fd_, &st) != 0) return fail("cannot stat");
+        size_ = static_cast<std::uint64_t>(st.st_size);
+        return Ok{};
+    }
+    std::uint64_t size() const { return size_; }
+    // Reads up to n bytes at `at` (fewer at the end of the file).
+    Result<std::vector<std::uint8_t>> read(std::uint64_t at, std::size_t n) {
+        std::vector<std::uint8_t> out(n);
+        std::size_t got = 0;
+        while (got < n) {
+            const ssize_t r = ::pread(fd_, out.data() + got, n - got, static_cast<off_t>(at + got));
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) return fail("cannot read");
+            if (r == 0) break;
+            got += static_cast<std::size_t>(r);
+        }
+        out.resize(got);
+        return out;
+    }
+    Status write(std::uint64_t at, std::span<const std::uint8_t> b) {
+        std::size_t done = 0;
+        while (done < b.size()) {
+            const ssize_t r =
+                ::pwrite(fd_, b.data() + done, b.size() - done, static_cast<off_t>(at + done));
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) return fail("cannot write");
+            done += static_cast<std::size_t>(r);
+        }
+        return Ok{};
+    }
+    Status truncate(std::uint64_t n) {
+        if (::ftruncate(fd_, static_cast<off_t>(n)) != 0) return fail("cannot truncate");
+        return Ok{};
+    }
+    // True when the chunks from `off` run exactly to the end of the file (a valid file with
+    // trailing chunks such as LIST), rather than being audio past a stale data size.
+    Result<bool> tail_is_chunks(std::uint64_t off) {
+        while (off < size_) {
+            auto h = read(off, 8);
+            if (!h) return h.error();
+            if (h->size() < 8 || !is_chunk_id(h->data())) return false;
+            const std::uint32_t n = le32(h->data() + 4);
+            if (n > size_ - off - 8) return false;
+            off += 8 + std::uint64_t{n} + (n & 1u);
+        }
+        return true;
+    }
+
+  private:
+    Diagnostic fail(const char* what) const {
+        return wav_error(name_, fmt::format("{}: {}", what, errno_text(errno)));
+    }
+    std::string name_;
+    int fd_ = -1;
+    std::uint64_t size_ = 0;
+};
 
 void set32(std::vector<std::uint8_t>& b, std::size_t at, std::uint32_t x) {
     for (int i = 0; i < 4; ++i)
@@ -645,65 +728,69 @@ void set32(std::vector<std::uint8_t>& b, std::size_t at, std::uint32_t x) {
 
 Result<RepairReport> repair_wav(const std::filesystem::path& path) {
     const std::string name = path.string();
-    auto bytes_r = slurp(path);
-    if (!bytes_r) return bytes_r.error();
-    auto& b = *bytes_r;
-    auto l = scan(b, name);
+    RepairFile f(name);
+    if (auto st = f.open(); !st) return st.error();
+    const std::uint64_t n = f.size();
+    // The header: the first 64 KiB hold it in any file seen in practice; when they do not (a
+    // huge chunk before the data), read the whole file.
+    constexpr std::size_t kHead = 64 * 1024;
+    auto head = f.read(0, static_cast<std::size_t>(std::min<std::uint64_t>(n, kHead)));
+    if (!head) return head.error();
+    auto l = scan(*head, name);
+    if (!l && head->size() < n) {
+        head = f.read(0, static_cast<std::size_t>(n));
+        if (!head) return head.error();
+        l = scan(*head, name);
+    }
     if (!l) return l.error();
-    const std::size_t n = b.size();
-    const std::size_t align = static_cast<std::size_t>(l->format.block_align());
-    const std::size_t data_start = l->data_offset + 8;
+    auto& b = *head;
+    const std::uint64_t align = static_cast<std::uint64_t>(l->format.block_align());
+    const std::uint64_t data_start = l->data_offset + 8;
+    const std::uint64_t present = n - data_start;
     RepairReport rep;
 
-    // A whole data chunk (declared size fits, whole frames) followed by whole chunks or nothing:
-    // only the RIFF size may need fixing.
-    const std::size_t declared = l->data_declared;
-    if (l->data_declared != kUnknownSize && declared <= l->data_present && declared % align == 0) {
-        const std::size_t after = data_start + declared + (declared & 1u);
+    // A whole data chunk (declared size fits, whole frames) followed by whole chunks or by
+    // nothing: only the RIFF size may need fixing.
+    const std::uint64_t declared = l->data_declared;
+    if (l->data_declared != kUnknownSize && declared <= present && declared % align == 0) {
+        const std::uint64_t after = data_start + declared + (declared & 1u);
         const bool pad_missing = after == n + 1;  // a last odd chunk without its pad: tolerated
-        if (pad_missing || tail_is_chunks(b, after)) {
+        bool whole = pad_missing;
+        if (!whole) {
+            auto t = f.tail_is_chunks(after);
+            if (!t) return t.error();
+            whole = *t;
+        }
+        if (whole) {
             const std::uint64_t riff = n - 8 + (pad_missing ? 1 : 0);
             rep.data_bytes = declared;
             if (le32(b.data() + 4) != riff && riff <= 0xFFFFFFFFu) {
                 set32(b, 4, static_cast<std::uint32_t>(riff));
-                std::FILE* f = std::fopen(name.c_str(), "r+b");
-                if (!f)
-                    return wav_error(name,
-                                     fmt::format("cannot open for writing: {}", errno_text(errno)));
-                const bool ok = std::fwrite(b.data(), 1, 8, f) == 8;
-                if (std::fclose(f) != 0 || !ok)
-                    return wav_error(name, fmt::format("cannot write: {}", errno_text(errno)));
+                if (auto st = f.write(0, std::span(b).first(8)); !st) return st.error();
                 rep.changed = true;
             }
             return rep;
         }
     }
 
-    // Otherwise the data chunk is the last one and runs to the end of the file: its audio is
-    // everything after its header, cut to whole sample frames.
-    std::size_t keep = l->data_present - l->data_present % align;
-    if (keep > max_data_bytes(l->format))
-        keep = static_cast<std::size_t>(max_data_bytes(l->format));
+    // Otherwise the data chunk is the last one and runs to the end of the file (what a writer
+    // that died leaves): its audio is everything after its header, cut to whole sample frames.
+    std::uint64_t keep = std::min(present - present % align, max_data_bytes(l->format));
     rep.data_bytes = keep;
-    rep.dropped_bytes = l->data_present - keep;
+    rep.dropped_bytes = present - keep;
     rep.changed = true;
-    const std::size_t pad = keep & 1u;
+    const std::uint64_t pad = keep & 1u;
     set32(b, l->data_offset + 4, static_cast<std::uint32_t>(keep));
     set32(b, 4, static_cast<std::uint32_t>(data_start + keep + pad - 8));
     if (l->fact_offset != 0) set32(b, l->fact_offset + 8, static_cast<std::uint32_t>(keep / align));
-    std::FILE* f = std::fopen(name.c_str(), "r+b");
-    if (!f) return wav_error(name, fmt::format("cannot open for writing: {}", errno_text(errno)));
-    bool ok = std::fwrite(b.data(), 1, data_start, f) == data_start;
-    if (ok && pad)
-        ok = ::fseeko(f, static_cast<off_t>(data_start + keep), SEEK_SET) == 0 &&
-             std::fputc(0, f) != EOF;
-    const int e = errno;
-    if (std::fclose(f) != 0 && ok)
-        return wav_error(name, fmt::format("cannot write: {}", errno_text(errno)));
-    if (!ok) return wav_error(name, fmt::format("cannot write: {}", errno_text(e)));
-    std::error_code ec;
-    std::filesystem::resize_file(path, data_start + keep + pad, ec);
-    if (ec) return wav_error(name, fmt::format("cannot truncate: {}", ec.message()));
+    // Header first, then the cut: a repair that is itself interrupted leaves a valid file.
+    if (auto st = f.write(0, std::span(b).first(static_cast<std::size_t>(data_start))); !st)
+        return st.error();
+    if (pad) {
+        const std::uint8_t zero = 0;
+        if (auto st = f.write(data_start + keep, std::span(&zero, 1)); !st) return st.error();
+    }
+    if (auto st = f.truncate(data_start + keep + pad); !st) return st.error();
     return rep;
 }
 

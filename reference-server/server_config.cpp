@@ -1,1 +1,362 @@
-// placeholder: the server's configuration loader lands here
+#include "reference-server/server_config.hpp"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "core/cli.hpp"
+
+namespace mediasim::server {
+
+const char* to_string(Flow f) {
+    switch (f) {
+        case Flow::stream:
+            return "stream";
+        case Flow::greet:
+            return "greet";
+        case Flow::fork:
+            return "fork";
+        case Flow::gather:
+            return "gather";
+    }
+    return "stream";
+}
+
+std::optional<Flow> parse_flow(std::string_view name) {
+    for (Flow f : {Flow::stream, Flow::greet, Flow::fork, Flow::gather})
+        if (name == to_string(f)) return f;
+    return std::nullopt;
+}
+
+std::string ListenAddress::to_string() const {
+    if (host.find(':') != std::string::npos) return fmt::format("[{}]:{}", host, port);
+    return fmt::format("{}:{}", host, port);
+}
+
+core::Result<ListenAddress> parse_listen_address(std::string_view text) {
+    const auto bad = [&](std::string_view why) {
+        return core::make_error(
+            fmt::format("\"{}\" {} (examples: 127.0.0.1:8080, [::1]:8080, :0)", text, why));
+    };
+    ListenAddress out;
+    std::string_view port;
+    if (!text.empty() && text.front() == '[') {
+        const auto close = text.find(']');
+        if (close == std::string_view::npos) return bad("has '[' without ']'");
+        out.host = std::string(text.substr(1, close - 1));
+        if (close + 1 >= text.size() || text[close + 1] != ':') return bad("has no :PORT");
+        port = text.substr(close + 2);
+    } else {
+        const auto colon = text.rfind(':');
+        if (colon == std::string_view::npos) return bad("has no :PORT");
+        if (text.substr(0, colon).find(':') != std::string_view::npos)
+            return bad("is an IPv6 address without brackets");
+        out.host = std::string(text.substr(0, colon));
+        port = text.substr(colon + 1);
+    }
+    if (out.host.empty()) out.host = "0.0.0.0";
+    unsigned value = 0;
+    auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (port.empty() || ec != std::errc() || p != port.data() + port.size() || value > 65535)
+        return bad("has no valid port (0-65535)");
+    out.port = static_cast<std::uint16_t>(value);
+    return out;
+}
+
+namespace {
+
+// Collects every problem of one file, each with its position.
+class Checker {
+  public:
+    explicit Checker(std::string file) : file_(std::move(file)) {}
+
+    void error(const YAML::Node& at, std::string path, std::string message) {
+        core::Diagnostic d;
+        d.file = file_;
+        const auto m = at.Mark();
+        if (!m.is_null()) {
+            d.line = m.line + 1;
+            d.column = m.column + 1;
+        }
+        d.path = std::move(path);
+        d.message = std::move(message);
+        errors_.push_back(std::move(d));
+    }
+
+    bool keys(const YAML::Node& map, const std::string& path,
+              std::initializer_list<std::string_view> allowed) {
+        if (!map.IsMap()) {
+            error(map, path, "expected a map");
+            return false;
+        }
+        for (const auto& kv : map) {
+            const auto key = kv.first.Scalar();
+            bool ok = false;
+            for (auto a : allowed) ok = ok || a == key;
+            if (!ok) {
+                std::string list;
+                for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+                error(kv.first, join(path, key),
+                      fmt::format("unknown key (expected one of: {})", list));
+            }
+        }
+        return true;
+    }
+
+    static std::string join(const std::string& path, std::string_view key) {
+        return path.empty() ? std::string(key) : path + "." + std::string(key);
+    }
+
+    void string(const YAML::Node& map, const std::string& path, std::string_view key,
+                std::string& out) {
+        const auto n = map[std::string(key)];
+        if (!n) return;
+        if (!n.IsScalar()) return error(n, join(path, key), "expected a string");
+        out = n.Scalar();
+    }
+
+    template <class T>
+    void number(const YAML::Node& map, const std::string& path, std::string_view key, T& out,
+                T min_value, T max_value) {
+        const auto n = map[std::string(key)];
+        if (!n) return;
+        const auto where = join(path, key);
+        if (!n.IsScalar()) return error(n, where, "expected a number");
+        const auto& s = n.Scalar();
+        T v{};
+        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (s.empty() || ec != std::errc() || p != s.data() + s.size())
+            return error(n, where, fmt::format("\"{}\" is not a number", s));
+        if (v < min_value || v > max_value)
+            return error(n, where,
+                         fmt::format("{} is out of range ({} to {})", v, min_value, max_value));
+        out = v;
+    }
+
+    core::Status result() const {
+        if (errors_.empty()) return core::Ok{};
+        if (errors_.size() == 1) return errors_.front();
+        // Several problems: the first keeps its position, the message lists them all.
+        core::Diagnostic all = errors_.front();
+        for (std::size_t i = 1; i < errors_.size(); ++i)
+            all.message += "\n" + errors_[i].to_string();
+        return all;
+    }
+
+  private:
+    std::string file_;
+    std::vector<core::Diagnostic> errors_;
+};
+
+}  // namespace
+
+core::Result<ServerConfig> parse_config_yaml(std::string_view text, std::string_view file_name,
+                                             ServerConfig base) {
+    YAML::Node root;
+    try {
+        root = YAML::Load(std::string(text));
+    } catch (const YAML::ParserException& e) {
+        core::Diagnostic d;
+        d.file = std::string(file_name);
+        d.line = e.mark.line + 1;
+        d.column = e.mark.column + 1;
+        d.message = "not valid YAML: " + e.msg;
+        return d;
+    }
+    if (root.IsNull()) return base;  // an empty file changes nothing
+    Checker c{std::string(file_name)};
+    ServerConfig cfg = std::move(base);
+    if (!c.keys(root, "",
+                {"listen", "data", "auth_token", "public_url", "flow", "threads", "api_token",
+                 "tls", "twiml", "bot"}))
+        return c.result().error();
+
+    if (const auto n = root["listen"]) {
+        if (!n.IsScalar()) {
+            c.error(n, "listen", "expected HOST:PORT");
+        } else if (auto l = parse_listen_address(n.Scalar())) {
+            cfg.listen = *l;
+        } else {
+            c.error(n, "listen", l.error().message);
+        }
+    }
+    std::string data = cfg.data_dir.string();
+    c.string(root, "", "data", data);
+    cfg.data_dir = data;
+    c.string(root, "", "auth_token", cfg.auth_token);
+    c.string(root, "", "public_url", cfg.public_url);
+    c.string(root, "", "api_token", cfg.api_token);
+    if (const auto n = root["flow"]) {
+        const auto f = n.IsScalar() ? parse_flow(n.Scalar()) : std::nullopt;
+        if (!f)
+            c.error(n, "flow", "expected one of: stream, greet, fork, gather");
+        else
+            cfg.flow = *f;
+    }
+    c.number(root, "", "threads", cfg.threads, 1, 256);
+
+    if (const auto tls = root["tls"]; tls && c.keys(tls, "tls", {"cert", "key"})) {
+        std::string cert = cfg.tls.cert_file.string(), key = cfg.tls.key_file.string();
+        c.string(tls, "tls", "cert", cert);
+        c.string(tls, "tls", "key", key);
+        // Relative paths are relative to the config file, so a config travels with its certs.
+        const auto dir = std::filesystem::path(file_name).parent_path();
+        const auto resolve = [&](const std::string& p) {
+            std::filesystem::path fp = p;
+            return (p.empty() || fp.is_absolute()) ? fp : dir / fp;
+        };
+        cfg.tls.cert_file = resolve(cert);
+        cfg.tls.key_file = resolve(key);
+    }
+
+    if (const auto t = root["twiml"];
+        t && c.keys(t, "twiml",
+                    {"greeting", "gather_prompt", "gather_reply", "handoff_number",
+                     "fork_pause_seconds", "stream_parameters"})) {
+        c.string(t, "twiml", "greeting", cfg.twiml.greeting);
+        c.string(t, "twiml", "gather_prompt", cfg.twiml.gather_prompt);
+        c.string(t, "twiml", "gather_reply", cfg.twiml.gather_reply);
+        c.string(t, "twiml", "handoff_number", cfg.twiml.handoff_number);
+        c.number(t, "twiml", "fork_pause_seconds", cfg.twiml.fork_pause_seconds, 1, 14400);
+        if (const auto p = t["stream_parameters"]) {
+            if (!p.IsMap()) {
+                c.error(p, "twiml.stream_parameters", "expected a map of name: value");
+            } else {
+                for (const auto& kv : p) {
+                    if (!kv.second.IsScalar()) {
+                        c.error(kv.second, "twiml.stream_parameters." + kv.first.Scalar(),
+                                "expected a string");
+                        continue;
+                    }
+                    cfg.twiml.stream_parameters.emplace_back(kv.first.Scalar(), kv.second.Scalar());
+                }
+            }
+        }
+    }
+
+    if (const auto b = root["bot"]; b && c.keys(b, "bot",
+                                                {"kind", "vad_threshold_dbfs", "vad_start_ms",
+                                                 "silence_ms", "max_utterance_ms", "greeting"})) {
+        if (const auto k = b["kind"]) {
+            if (!k.IsScalar() || (k.Scalar() != "echo" && k.Scalar() != "none"))
+                c.error(k, "bot.kind", "expected one of: echo, none");
+            else
+                cfg.bot.kind = k.Scalar();
+        }
+        c.number(b, "bot", "vad_threshold_dbfs", cfg.bot.vad_threshold_dbfs, -96.0, 0.0);
+        c.number(b, "bot", "vad_start_ms", cfg.bot.vad_start_ms, 20, 5000);
+        c.number(b, "bot", "silence_ms", cfg.bot.silence_ms, 20, 10000);
+        c.number(b, "bot", "max_utterance_ms", cfg.bot.max_utterance_ms, 100, 600000);
+        c.string(b, "bot", "greeting", cfg.bot.greeting);
+    }
+
+    if (auto st = c.result(); !st) return st.error();
+    return cfg;
+}
+
+core::Result<ServerConfig> load_config_file(const std::filesystem::path& file, ServerConfig base) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in)
+        return core::make_error(fmt::format("cannot read config file \"{}\"", file.string()),
+                                "--config");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return parse_config_yaml(ss.str(), file.string(), std::move(base));
+}
+
+core::Status validate(const ServerConfig& config) {
+    if (config.tls.cert_file.empty() != config.tls.key_file.empty())
+        return core::make_error("a TLS certificate needs its key, and a key its certificate",
+                                "tls");
+    if (!config.public_url.empty()) {
+        const std::string_view u = config.public_url;
+        const bool http = u.starts_with("http://") || u.starts_with("https://");
+        const auto after = u.find("://");
+        const auto rest = after == std::string_view::npos ? u : u.substr(after + 3);
+        if (!http || rest.empty() || rest.find('/') != std::string_view::npos)
+            return core::make_error(
+                fmt::format("\"{}\" is not a scheme and host (example: https://abc.ngrok.app)",
+                            config.public_url),
+                "public_url");
+    }
+    if (config.data_dir.empty()) return core::make_error("must not be empty", "data");
+    if (config.threads < 1) return core::make_error("must be at least 1", "threads");
+    return core::Ok{};
+}
+
+core::Result<CommandLine> parse_command_line(std::span<char* const> args,
+                                             std::optional<std::string> env_auth_token) {
+    std::string listen, data, auth_token, config_file, public_url, flow, tls_cert, tls_key, handoff,
+        api_token, greeting;
+    int threads = 0;
+    core::ArgParser p("mediasim-server",
+                      "The Mediasim reference server: TwiML webhooks and the Media Streams "
+                      "endpoint, with recording.");
+    p.option("listen", &listen, "HOST:PORT",
+             "address to listen on (default 127.0.0.1:8080; port 0 picks a free port)")
+        .option("data", &data, "DIR",
+                "where recordings and the database go (default "
+                "./mediasim-data)")
+        .option("auth-token", &auth_token, "TOKEN",
+                "Twilio auth token: requests must carry a valid X-Twilio-Signature "
+                "(also: TWILIO_AUTH_TOKEN)")
+        .option("config", &config_file, "FILE", "YAML configuration file")
+        .option("public-url", &public_url, "URL",
+                "scheme and host the outside reaches this server at, e.g. "
+                "https://abc.ngrok.app (default: from the Host header)")
+        .option("flow", &flow, "NAME", "TwiML flow: stream (default), greet, fork, gather")
+        .option("threads", &threads, "N", "network threads (default 2)", 1)
+        .option("tls-cert", &tls_cert, "FILE", "PEM certificate chain: serve https/wss too")
+        .option("tls-key", &tls_key, "FILE", "PEM private key for --tls-cert")
+        .option("handoff-number", &handoff, "E164", "gather flow: <Dial> this number after")
+        .option("api-token", &api_token, "TOKEN", "bearer token guarding the calls API")
+        .option("greeting", &greeting, "TEXT",
+                "what the echo bot says when a bidirectional stream starts (\"\": nothing)");
+    if (auto st = p.parse(args); !st) return st.error();
+    CommandLine out;
+    if (p.help_requested()) {
+        out.help = true;
+        out.help_text = p.help();
+        return out;
+    }
+    ServerConfig cfg;
+    if (p.given("config")) {
+        auto loaded = load_config_file(config_file, cfg);
+        if (!loaded) return loaded.error();
+        cfg = std::move(*loaded);
+    }
+    if (env_auth_token && !env_auth_token->empty()) cfg.auth_token = *env_auth_token;
+    if (p.given("listen")) {
+        auto l = parse_listen_address(listen);
+        if (!l) return core::make_error(l.error().message, "--listen");
+        cfg.listen = *l;
+    }
+    if (p.given("data")) cfg.data_dir = data;
+    if (p.given("auth-token")) cfg.auth_token = auth_token;
+    if (p.given("public-url")) cfg.public_url = public_url;
+    if (p.given("flow")) {
+        auto f = parse_flow(flow);
+        if (!f)
+            return core::make_error(
+                fmt::format("\"{}\" is not a flow (expected one of: stream, greet, fork, gather)",
+                            flow),
+                "--flow");
+        cfg.flow = *f;
+    }
+    if (p.given("threads")) cfg.threads = threads;
+    if (p.given("tls-cert")) cfg.tls.cert_file = tls_cert;
+    if (p.given("tls-key")) cfg.tls.key_file = tls_key;
+    if (p.given("handoff-number")) cfg.twiml.handoff_number = handoff;
+    if (p.given("api-token")) cfg.api_token = api_token;
+    if (p.given("greeting")) cfg.bot.greeting = greeting;
+    while (cfg.public_url.ends_with('/')) cfg.public_url.pop_back();
+    if (auto st = validate(cfg); !st) return st.error();
+    out.config = std::move(cfg);
+    return out;
+}
+
+}  // namespace mediasim::server

@@ -37,6 +37,10 @@ constexpr std::int64_t kSamplesPerMs = 8;  // 8 kHz
 // A timestamped frame that starts at most this far after the end of its channel is placed
 // right after it: timestamps jitter, and a few ms of jitter must not become clicks.
 constexpr std::int64_t kJitterSamples = 10 * kSamplesPerMs;
+// A timestamp can run ahead of the wall clock since the stream began by this much at most; a
+// later one (a bogus or hostile frame) is clamped, so no frame can make the recording fill
+// memory or disk with silence.
+constexpr std::int64_t kMaxAheadSamples = 10'000 * kSamplesPerMs;
 // How far the channel that is ahead may run before the other one is padded with silence
 // (both_tracks), and how long server audio stays clearable behind the stream clock.
 constexpr std::int64_t kLagSamples = 200 * kSamplesPerMs;
@@ -285,6 +289,11 @@ class DbWriter {
     }
 
     std::uint64_t errors() const { return errors_.load(); }
+    std::uint64_t rows_written() const { return rows_written_.load(); }
+    std::uint64_t queue_depth() {
+        std::lock_guard lk(m_);
+        return queue_.size();
+    }
 
   private:
     void run() {
@@ -328,7 +337,11 @@ class DbWriter {
                                       SQLITE_STATIC);
                 }
             }
-            if (sqlite3_step(stmt) != SQLITE_DONE) report(sqlite_message(db_, op.sql));
+            if (sqlite3_step(stmt) != SQLITE_DONE) {
+                report(sqlite_message(db_, op.sql));
+            } else {
+                ++rows_written_;
+            }
             sqlite3_reset(stmt);
             sqlite3_clear_bindings(stmt);
         }
@@ -365,12 +378,20 @@ class DbWriter {
     bool stop_ = false;
     bool urgent_ = false;
     std::atomic<std::uint64_t> errors_{0};
+    std::atomic<std::uint64_t> rows_written_{0};
     std::unordered_map<const char*, sqlite3_stmt*> cache_;  // writer thread only
     std::thread thread_;  // last: starts after everything above exists
 };
 
 // ---------------------------------------------------------------------------------------------
 // Recording one stream
+
+struct RecordingCounters {
+    std::atomic<std::uint64_t> recording_errors{0};
+    std::atomic<std::uint64_t> gaps_filled{0};
+    std::atomic<std::uint64_t> frames_overlapping{0};
+    std::atomic<std::uint64_t> timestamps_clamped{0};
+};
 
 // One channel of not-yet-written audio, from the recording's committed position on.
 class ChannelBuffer {
@@ -415,6 +436,7 @@ struct RecordingState {
     std::int64_t id = 0;
     std::string stream_sid;
     std::string call_sid;
+    RecordingCounters* counters = nullptr;  // owned by the StoreCore, which outlives this
     std::filesystem::path wav_path;
     core::WavWriter wav;
     bool wav_failed = false;
@@ -430,13 +452,15 @@ struct RecordingState {
     std::int64_t clock = 0;     // the latest stream time seen (timestamps, at_ms)
     ChannelBuffer left, right;  // stereo only
 
-    SteadyClock::time_point last_activity = SteadyClock::now();
+    SteadyClock::time_point began = SteadyClock::now();
+    SteadyClock::time_point last_activity = began;
     SteadyClock::time_point last_flush = SteadyClock::now();
     bool dirty = false;  // bytes given to the writer since the last flush
     std::vector<std::uint8_t> scratch;
 
     void fail(const core::Diagnostic& d) {
         if (!wav_failed) {
+            ++counters->recording_errors;
             fmt::print(stderr, "storage: stream {}: recording {}: {}\n", stream_sid,
                        wav_path.string(), d.to_string());
         }
@@ -449,9 +473,27 @@ struct RecordingState {
         dirty = true;
     }
 
+    // Where a timestamped frame goes in a channel that ends at `end`.
+    std::int64_t position(std::int64_t want, std::int64_t end) const {
+        const auto elapsed =
+            std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - began)
+                .count();
+        const std::int64_t limit = elapsed * kSamplesPerMs + kMaxAheadSamples;
+        if (want > limit) {
+            ++counters->timestamps_clamped;
+            want = std::max(end, limit);
+        }
+        if (want > end + kJitterSamples) {
+            ++counters->gaps_filled;
+            return want;
+        }
+        if (want < end) ++counters->frames_overlapping;
+        return end;
+    }
+
     // Mono: audio goes straight to the file, silence first for a gap.
     void mono_write(std::span<const std::uint8_t> bytes, std::int64_t want) {
-        std::int64_t pos = want > left_end + kJitterSamples ? want : left_end;
+        const std::int64_t pos = position(want, left_end);
         if (pos > left_end) {
             scratch.assign(static_cast<std::size_t>(pos - left_end), kMulawSilence);
             write_raw(scratch);
@@ -471,7 +513,7 @@ struct RecordingState {
 
     void stereo_timestamped(bool is_left, std::span<const std::uint8_t> bytes, std::int64_t want) {
         std::int64_t& end = is_left ? left_end : right_end;
-        const std::int64_t pos = want > end + kJitterSamples ? want : end;
+        const std::int64_t pos = position(want, end);
         end = place(is_left ? left : right, pos, bytes);
         clock = std::max(clock, end);
         commit_to(horizon());
@@ -544,12 +586,21 @@ class Recorder final : public StreamRecorder {
 // Recorders hold it by shared_ptr, so a recorder that outlives its Storage still finishes.
 class StoreCore {
   public:
-    StoreCore(std::filesystem::path data_dir, sqlite3* writer_db, std::int64_t next_stream_id)
-        : data_dir_(std::move(data_dir)), writer_(writer_db), next_stream_id_(next_stream_id) {}
+    StoreCore(int lock_fd, std::filesystem::path data_dir, sqlite3* writer_db,
+              std::int64_t next_stream_id)
+        : lock_(lock_fd),
+          data_dir_(std::move(data_dir)),
+          writer_(writer_db),
+          next_stream_id_(next_stream_id) {}
 
     const std::filesystem::path& data_dir() const { return data_dir_; }
     DbWriter& writer() { return writer_; }
     std::int64_t take_stream_id() { return next_stream_id_++; }
+    RecordingCounters& counters() { return counters_; }
+    std::size_t open_count() {
+        std::lock_guard lk(reg_m_);
+        return open_.size();
+    }
 
     void add(const std::shared_ptr<RecordingState>& s) {
         std::lock_guard lk(reg_m_);
@@ -584,15 +635,29 @@ class StoreCore {
                 return candidate;
         }
     }
+    // Once the file exists (or could not be made), the name need not be held any more.
+    void release_recording_path(const std::filesystem::path& rel) {
+        std::lock_guard lk(name_m_);
+        taken_.erase(rel.string());
+    }
 
   private:
+    // The data directory's lock, released last: after the writer has committed and closed.
+    struct Lock {
+        explicit Lock(int lock_fd) : fd(lock_fd) {}
+        ~Lock() { ::close(fd); }
+        Lock(const Lock&) = delete;
+        Lock& operator=(const Lock&) = delete;
+        int fd;
+    } lock_;
     std::filesystem::path data_dir_;
     DbWriter writer_;
     std::atomic<std::int64_t> next_stream_id_;
+    RecordingCounters counters_;
     std::mutex reg_m_;
     std::unordered_map<RecordingState*, std::weak_ptr<RecordingState>> open_;
     std::mutex name_m_;
-    std::set<std::string> taken_;
+    std::set<std::string> taken_;  // names chosen whose files may not exist yet
 };
 
 void Recorder::inbound_audio(std::span<const std::uint8_t> mulaw, std::uint64_t timestamp_ms) {
@@ -682,8 +747,8 @@ void Recorder::finish(std::string_view how) {
 
 class StorageImpl final : public Storage {
   public:
-    StorageImpl(std::shared_ptr<StoreCore> core, sqlite3* reader, int lock_fd)
-        : core_(std::move(core)), reader_(reader), lock_fd_(lock_fd) {
+    StorageImpl(std::shared_ptr<StoreCore> core, sqlite3* reader, std::uint64_t repaired)
+        : core_(std::move(core)), reader_(reader), repaired_(repaired) {
         flusher_ = std::thread([this] { flush_loop(); });
     }
     ~StorageImpl() override {
@@ -695,7 +760,6 @@ class StorageImpl final : public Storage {
         flusher_.join();
         flush();
         sqlite3_close(reader_);
-        if (lock_fd_ >= 0) ::close(lock_fd_);
     }
     StorageImpl(const StorageImpl&) = delete;
     StorageImpl& operator=(const StorageImpl&) = delete;
@@ -738,6 +802,20 @@ class StorageImpl final : public Storage {
         core_->writer().sync();
     }
 
+    StorageStats stats() override {
+        StorageStats st;
+        st.open_recordings = core_->open_count();
+        st.db_queue_depth = core_->writer().queue_depth();
+        st.db_rows_written = core_->writer().rows_written();
+        st.db_errors = core_->writer().errors();
+        st.recording_errors = core_->counters().recording_errors.load();
+        st.gaps_filled = core_->counters().gaps_filled.load();
+        st.frames_overlapping = core_->counters().frames_overlapping.load();
+        st.timestamps_clamped = core_->counters().timestamps_clamped.load();
+        st.repaired_on_open = repaired_;
+        return st;
+    }
+
   private:
     void flush_loop() {
         std::unique_lock lk(flusher_m_);
@@ -759,7 +837,7 @@ class StorageImpl final : public Storage {
     std::shared_ptr<StoreCore> core_;
     std::mutex reader_m_;
     sqlite3* reader_;
-    int lock_fd_;
+    std::uint64_t repaired_;
     std::mutex flusher_m_;
     std::condition_variable flusher_cv_;
     bool stop_ = false;
@@ -771,6 +849,7 @@ std::unique_ptr<StreamRecorder> StorageImpl::begin_stream(const StreamInfo& info
     state->id = core_->take_stream_id();
     state->stream_sid = info.stream_sid;
     state->call_sid = info.call_sid;
+    state->counters = &core_->counters();
     const bool has_in = std::find(info.tracks.begin(), info.tracks.end(), core::Track::inbound) !=
                         info.tracks.end();
     const bool has_out = std::find(info.tracks.begin(), info.tracks.end(), core::Track::outbound) !=
@@ -791,6 +870,7 @@ std::unique_ptr<StreamRecorder> StorageImpl::begin_stream(const StreamInfo& info
         core::AudioFormat format{core::Encoding::mulaw, 8000, channels};
         if (auto st = state->wav.open(state->wav_path, format); !st) state->fail(st.error());
     }
+    core_->release_recording_path(rel);
 
     json tracks = json::array();
     for (auto t : info.tracks) tracks.push_back(track_name(t));
@@ -964,7 +1044,7 @@ std::optional<std::filesystem::path> StorageImpl::recording_path(std::string_vie
 
 // After a crash: every stream still 'open' had its writer die. Repair its WAV (sizes from the
 // file length) and mark it interrupted with the bytes kept.
-core::Status repair_after_crash(sqlite3* db, const std::filesystem::path& data_dir) {
+core::Result<std::uint64_t> repair_after_crash(sqlite3* db, const std::filesystem::path& data_dir) {
     struct Open {
         std::int64_t id;
         std::string call_sid, stream_sid, recording;
@@ -977,8 +1057,8 @@ core::Status repair_after_crash(sqlite3* db, const std::filesystem::path& data_d
         if (!st.ok()) return core::make_error(sqlite_message(db, "reading open streams"));
         while (st.step_row()) open.push_back({st.int64(0), st.text(1), st.text(2), st.text(3)});
     }
-    if (open.empty()) return core::Ok{};
-    if (auto s = exec(db, "BEGIN IMMEDIATE"); !s) return s;
+    if (open.empty()) return std::uint64_t{0};
+    if (auto s = exec(db, "BEGIN IMMEDIATE"); !s) return s.error();
     for (const auto& o : open) {
         const auto path = data_dir / o.recording;
         std::int64_t bytes = 0;
@@ -1017,7 +1097,8 @@ core::Status repair_after_crash(sqlite3* db, const std::filesystem::path& data_d
             return core::make_error(sqlite_message(db, "recording the interruption"));
         }
     }
-    return exec(db, "COMMIT");
+    if (auto s = exec(db, "COMMIT"); !s) return s.error();
+    return static_cast<std::uint64_t>(open.size());
 }
 
 }  // namespace
@@ -1062,7 +1143,8 @@ core::Result<std::unique_ptr<Storage>> Storage::open(const std::filesystem::path
         if (auto st = exec(wdb, pragma); !st) return fail(st.error());
     }
     if (auto st = exec(wdb, kSchema); !st) return fail(st.error());
-    if (auto st = repair_after_crash(wdb, data_dir); !st) return fail(st.error());
+    auto repaired = repair_after_crash(wdb, data_dir);
+    if (!repaired) return fail(repaired.error());
 
     std::int64_t next_id = 1;
     {
@@ -1072,9 +1154,9 @@ core::Result<std::unique_ptr<Storage>> Storage::open(const std::filesystem::path
     auto reader = open_db(db_path);
     if (!reader) return fail(reader.error());
 
-    auto core = std::make_shared<StoreCore>(data_dir, wdb, next_id);
+    auto core = std::make_shared<StoreCore>(lock_fd, data_dir, wdb, next_id);
     return std::unique_ptr<Storage>(
-        std::make_unique<StorageImpl>(std::move(core), *reader, lock_fd));
+        std::make_unique<StorageImpl>(std::move(core), *reader, *repaired));
 }
 
 }  // namespace mediasim::server

@@ -29,8 +29,8 @@ struct CallInfo {
     std::string account_sid;
     std::string from;
     std::string to;
-    std::string direction;    // "inbound", ...
-    std::string flow;         // the TwiML flow that answered
+    std::string direction;     // "inbound", ...
+    std::string flow;          // the TwiML flow that answered
     core::Parameters webhook;  // every parameter of the voice webhook
 };
 
@@ -54,9 +54,24 @@ struct TranscriptSegment {
     double end_seconds = 0;
 };
 
+// Counters for /metrics, read at any time.
+struct StorageStats {
+    std::uint64_t open_recordings = 0;     // streams being recorded now
+    std::uint64_t db_queue_depth = 0;      // rows waiting for the writer thread
+    std::uint64_t db_rows_written = 0;     // since open
+    std::uint64_t db_errors = 0;           // rows or transactions SQLite refused
+    std::uint64_t recording_errors = 0;    // recordings whose WAV could not be written
+    std::uint64_t gaps_filled = 0;         // timestamp gaps (> 10 ms) filled with silence
+    std::uint64_t frames_overlapping = 0;  // frames whose timestamp overlapped the previous
+                                           // frame: appended after it, never overwritten
+    std::uint64_t timestamps_clamped = 0;  // timestamps more than 10 s ahead of the wall clock
+                                           // since the stream began, placed at that limit
+    std::uint64_t repaired_on_open = 0;    // streams found unfinished (crash) and repaired
+};
+
 // Records one stream. Audio goes to the WAV; events go to SQLite.
 class StreamRecorder {
-public:
+  public:
     virtual ~StreamRecorder() = default;
     // Caller audio (inbound track), at the frame's media timestamp.
     virtual void inbound_audio(std::span<const std::uint8_t> mulaw, std::uint64_t timestamp_ms) = 0;
@@ -74,7 +89,7 @@ public:
 };
 
 class Storage {
-public:
+  public:
     virtual ~Storage() = default;
 
     // Opens or creates the store under data_dir, repairing what a crash left behind.
@@ -96,6 +111,9 @@ public:
 
     // Pushes everything buffered to disk (SIGTERM path); safe to call more than once.
     virtual void flush() = 0;
+
+    // Counters; implementations that keep none return zeros.
+    virtual StorageStats stats() { return {}; }
 };
 
 }  // namespace mediasim::server

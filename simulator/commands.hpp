@@ -9,6 +9,9 @@ namespace mediasim::sim {
 using Args = std::span<char* const>;
 
 int cmd_convert(Args args);
+int cmd_call(Args args);
 int cmd_report(Args args);
+int cmd_run(Args args);
+int cmd_demo(Args args);
 
 }  // namespace mediasim::sim

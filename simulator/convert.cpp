@@ -78,12 +78,13 @@ int cmd_convert(Args args) {
     int rate = 8000;
     bool raw = false;
     core::ArgParser cli("mediasim convert",
-                        "Converts a PCM16, mu-law or A-law WAV (any rate, mono or stereo) to "
-                        "Twilio's format: mu-law, 8 kHz, mono WAV unless told otherwise. Stereo "
-                        "is downmixed; the rate is converted only when it differs.");
+                        "Converts a PCM16, mu-law or A-law WAV (any rate, mono or stereo) to\n"
+                        "Twilio's format, mu-law 8 kHz mono WAV, unless told otherwise. Stereo is\n"
+                        "downmixed (average); the rate is converted only when it differs.");
     cli.positional("IN", &in_path, "input WAV file")
         .positional("OUT", &out_path, "output file (WAV, or headerless samples with --raw)")
-        .option("encoding", &encoding_name, "mulaw|alaw|pcm16", "output encoding (default mulaw)")
+        .option("encoding", &encoding_name, "ENC",
+                "output encoding: mulaw (default), alaw or pcm16")
         .option("rate", &rate, "HZ", "output sample rate in Hz (default 8000)", 1)
         .flag("raw", &raw, "write the samples only, without a WAV header");
     if (auto st = cli.parse(args); !st) return fail(st.error().to_string());

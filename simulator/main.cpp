@@ -15,8 +15,14 @@ struct Command {
 };
 
 constexpr Command kCommands[] = {
+    {"demo", mediasim::sim::cmd_demo,
+     "start the reference server on loopback, play the default scenario, show the report"},
+    {"run", mediasim::sim::cmd_run,
+     "play a scenario as many calls (its load shape, or --calls/--concurrency/--rate)"},
     {"convert", mediasim::sim::cmd_convert,
      "convert audio files to and from Twilio's format (μ-law 8 kHz mono WAV)"},
+    {"call", mediasim::sim::cmd_call,
+     "make one call as Twilio would (webhook, TwiML, Media Stream) and show its timeline"},
     {"report", mediasim::sim::cmd_report,
      "write the HTML report of a run directory (or print its Markdown summary)"},
 };

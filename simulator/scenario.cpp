@@ -1,9 +1,6 @@
 #include "simulator/scenario.hpp"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
@@ -15,10 +12,8 @@
 #include <sstream>
 
 #include "core/g711.hpp"
-#include "core/signature.hpp"
+#include "core/tts.hpp"
 #include "core/wav.hpp"
-
-extern char** environ;
 
 namespace mediasim::sim {
 namespace {
@@ -352,7 +347,7 @@ class Loader {
         YAML::Node digits = n;
         if (n.IsMap()) {
             c_.keys(n, path, {"digits", "gap"});
-            digits = n["digits"];
+            digits.reset(n["digits"]);  // not `=`: that would overwrite n itself
             if (auto g = n["gap"]) d.gap = c_.duration(g, path + ".gap").value_or(d.gap);
             if (!digits) return c_.error(n, path, "needs \"digits\"");
         }
@@ -377,7 +372,7 @@ class Loader {
         YAML::Node what = n;
         if (n.IsMap()) {
             c_.keys(n, path, {"for", "timeout", "within", "silence", "name"});
-            what = n["for"];
+            what.reset(n["for"]);  // not `=`: that would overwrite n itself
             if (!what) return c_.error(n, path, "needs \"for\": audio, silence, mark or clear");
             if (auto v = n["timeout"])
                 w.timeout = c_.duration(v, path + ".timeout").value_or(w.timeout);
@@ -463,23 +458,6 @@ class Loader {
     Checker c_;
 };
 
-// Runs a program without a shell; returns its exit status or -1.
-int run_program(const std::vector<std::string>& argv) {
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-    pid_t pid = 0;
-    int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) return -1;
-    int status = 0;
-    if (waitpid(pid, &status, 0) < 0) return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 }  // namespace
 
 core::Result<Millis> parse_duration(std::string_view text) {
@@ -558,43 +536,9 @@ core::Result<std::string> expand_template(std::string_view text, const TemplateC
 }
 
 core::Result<Speech> synthesize(std::string_view text, const LoadOptions& opts) {
-    const std::string key = core::sha256_hex(opts.voice + "\n" + std::string(text)).substr(0, 24);
-    fs::path cached;
-    if (!opts.tts_cache.empty()) {
-        cached = opts.tts_cache / (key + ".wav");
-        if (auto w = core::read_wav(cached); w && w->format.encoding == core::Encoding::mulaw &&
-                                             w->format.sample_rate_hz == 8000 &&
-                                             w->format.channels == 1)
-            return Speech{std::string(text), std::move(w->data)};
-    }
-    std::error_code ec;
-    const fs::path tmp =
-        fs::temp_directory_path(ec) / fmt::format("mediasim-tts-{}-{}.wav", ::getpid(), key);
-    const int rc =
-        run_program({"espeak-ng", "-v", opts.voice, "-w", tmp.string(), std::string(text)});
-    if (rc != 0) {
-        fs::remove(tmp, ec);
-        return core::make_error(
-            rc < 0 ? "cannot run espeak-ng (install it: scripts/setup.sh)"
-                   : fmt::format("espeak-ng failed (exit {}) for voice \"{}\"", rc, opts.voice));
-    }
-    core::ReadOptions ro;
-    ro.sample_rate_hz = 8000;
-    ro.downmix = true;
-    auto pcm = core::read_wav_pcm(tmp, ro);
-    fs::remove(tmp, ec);
-    if (!pcm) return core::make_error("espeak-ng output: " + pcm.error().to_string());
-    Speech sp;
-    sp.label = std::string(text);
-    sp.mulaw.resize(pcm->samples.size());
-    core::ulaw_encode(pcm->samples, sp.mulaw.data());
-    if (!cached.empty()) {
-        fs::create_directories(opts.tts_cache, ec);
-        const fs::path part = cached.string() + fmt::format(".{}.part", ::getpid());
-        if (core::write_wav(part, {core::Encoding::mulaw, 8000, 1}, sp.mulaw))
-            fs::rename(part, cached, ec);
-    }
-    return sp;
+    auto mulaw = core::speak_mulaw(text, {opts.voice, opts.tts_cache});
+    if (!mulaw) return mulaw.error();
+    return Speech{std::string(text), std::move(*mulaw)};
 }
 
 ScenarioLoad parse_scenario(std::string_view yaml_text, const fs::path& path,

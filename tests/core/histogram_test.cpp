@@ -582,6 +582,26 @@ TEST(HistogramLog, ReadsLogsOfOtherWriters) {
     EXPECT_EQ((*r)[0].histogram, h);
 }
 
+TEST(HistogramLog, ReadsALogWrittenByHdrHistogramJs) {
+    // tests/core/data/hdr_js_written.hlog: hdr-histogram-js's HistogramLogWriter, one interval per
+    // vector (see hdr_vectors.mjs `log`).
+    const json vectors = load_vectors();
+    std::ifstream in(std::string(MEDIASIM_SOURCE_DIR) + "/tests/core/data/hdr_js_written.hlog");
+    ASSERT_TRUE(in);
+    auto r = read_histogram_log(in, "hdr_js_written.hlog");
+    ASSERT_TRUE(r) << r.error().to_string();
+    const auto& vs = vectors.at("vectors");
+    ASSERT_EQ(r->size(), vs.size());
+    for (std::size_t i = 0; i < vs.size(); ++i) {
+        const std::string name = vs[i].at("name").get<std::string>();
+        SCOPED_TRACE(name);
+        EXPECT_EQ((*r)[i].tag, name == "single" ? "" : name);
+        EXPECT_DOUBLE_EQ((*r)[i].start_seconds, 2.5 * static_cast<double>(i));
+        EXPECT_DOUBLE_EQ((*r)[i].length_seconds, 1.0);
+        EXPECT_EQ((*r)[i].histogram, record_vector(vs[i]));
+    }
+}
+
 TEST(HistogramLog, MalformedLinesNameLineFieldAndProblem) {
     Histogram h;
     h.record(1);
@@ -627,9 +647,7 @@ TEST(HistogramDecode, RejectsBadBase64) {
 }
 
 TEST(HistogramDecode, RejectsBadCookies) {
-    Histogram h;
-    h.record(5);
-    std::string raw = v2_raw(0x1c849313, 3, 1, kHour, zigzag(0) + zigzag(1));
+    const std::string raw = v2_raw(0x1c849313, 3, 1, kHour, zigzag(0) + zigzag(1));
     EXPECT_EQ(decode_error(b64("abc")),
               "truncated: 3 bytes, a compressed histogram has at least 8");
     EXPECT_EQ(decode_error(wrap(raw, 0x12345678)),

@@ -353,6 +353,8 @@ std::vector<Bad> malformed() {
         {false, "{\"event\":\"m\xff\"}",
          "invalid JSON at byte 12: syntax error while parsing value - invalid string: ill-formed "
          "UTF-8 byte; last read: '\"m\xff'"},
+        {false, "\xEF\xBB\xBF{}", "invalid JSON at byte 1: byte order mark before the JSON text"},
+        {false, std::string(R"({"event":"mark"})") + '\0', "invalid JSON at byte 17: NUL byte"},
         {false, "[1,2]", "expected a JSON object, got an array"},
         {false, "\"media\"", "expected a JSON object, got the string \"media\""},
         // the event
@@ -409,6 +411,8 @@ std::vector<Bad> malformed() {
          "start.mediaFormat.sampleRate: expected a positive integer, got 8000.5"},
         {false, start_with(R"({"encoding":"audio/x-mulaw","sampleRate":8000,"channels":0})"),
          "start.mediaFormat.channels: expected a positive integer, got 0"},
+        {false, start_with(R"({"encoding":"audio/x-mulaw","sampleRate":4294967296,"channels":1})"),
+         "start.mediaFormat.sampleRate: 4294967296 is out of range"},
         {false, start_with(R"({"encoding":"audio/x-mulaw","sampleRate":8000})"),
          "start.mediaFormat.channels: missing"},
         {false, start_with(kFormat, R"(["inbound","both"])"),
@@ -512,6 +516,12 @@ std::vector<std::string> corpus() {
                 R"(","track":"inbound"}})",
             R"({"event":"media","streamSid":"MZ1","media":{"payload":"QR=="}})",
             R"({"event":"mark","streamSid":"MZ1","mark":{"name":"x"},"x":[})",
+            "\xEF\xBB\xBF" + media_with(kMediaFields),                          // byte order mark
+            media_with(kMediaFields) + std::string(1, '\0'),                    // trailing NUL
+            media_with(kMediaFields, R"("sequenceNumber":"3","x":"\ud800",)"),  // lone surrogate
+            media_with(kMediaFields, R"("sequenceNumber":"3","x":123456789012345678901234567890,)"),
+            media_with(kMediaFields, R"("sequenceNumber":"3","x":-0.0e-5,"y":"\u0000",)"),
+            media_with(kMediaFields, R"("sequenceNumber":"3","x":[],"y":{},"z":[{}],)"),
             R"({"event":"media"})",
             R"({"event":null})",
             "null",

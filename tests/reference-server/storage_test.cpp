@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -126,6 +127,43 @@ TEST(Storage, MonoInboundStreamPlacesFramesAtTheirTimestamps) {
     EXPECT_EQ(wav.data, expected);
     ASSERT_EQ(wav.data.size(), 1280u);
     for (std::size_t i = 320; i < 800; ++i) ASSERT_EQ(wav.data[i], kSilence) << i;
+    const auto stats = store->stats();
+    EXPECT_EQ(stats.gaps_filled, 1u);
+    EXPECT_EQ(stats.frames_overlapping, 1u);
+    EXPECT_EQ(stats.open_recordings, 0u);
+    EXPECT_EQ(stats.recording_errors, 0u);
+}
+
+TEST(Storage, TimestampsFarAheadOfTheClockAreClamped) {
+    TempDir dir;
+    auto store = open_store(dir.path());
+    ASSERT_TRUE(store);
+    const auto began = std::chrono::steady_clock::now();  // before the recorder's clock starts
+    auto rec = store->begin_stream(
+        stream_info("CA9", "MZ9", {core::Track::inbound, core::Track::outbound}, false));
+    const Bytes a = frame_bytes(160, 1), b = frame_bytes(160, 2);
+    rec->inbound_audio(a, 0);
+    rec->inbound_audio(b, 1'000'000'000'000);  // 31 years in: a hostile frame
+    rec->outbound_audio(b, 1'000'000'000'000);
+    rec->finish("stop");
+    const auto waited_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::steady_clock::now() - began)
+                               .count();
+    auto wav = read_recording(*store, "CA9");
+    // b landed 10 s (plus however long this test took) after the start, not 31 years.
+    const std::size_t max_frames = static_cast<std::size_t>(10'000 + waited_ms) * 8 + 160;
+    EXPECT_GE(wav.data.size(), 2u * (80'000 + 160));
+    EXPECT_LE(wav.data.size(), 2u * max_frames);
+    auto [l, r] = split(wav.data);
+    EXPECT_TRUE(std::equal(a.begin(), a.end(), l.begin()));
+    for (const Bytes* ch : {&l, &r}) {
+        const auto at = std::search(ch->begin(), ch->end(), b.begin(), b.end());
+        ASSERT_NE(at, ch->end());
+        const auto offset = static_cast<std::size_t>(at - ch->begin());
+        EXPECT_GE(offset, 80'000u);
+        EXPECT_LE(offset, max_frames - 160);
+    }
+    EXPECT_EQ(store->stats().timestamps_clamped, 2u);
 }
 
 TEST(Storage, OutboundOnlyStreamIsMonoWithTheOutboundTrack) {
@@ -349,6 +387,31 @@ TEST(Storage, SecondOpenOfTheSameDirectoryIsRefused) {
     EXPECT_TRUE(Storage::open(dir.path()).ok());
 }
 
+TEST(Storage, RecorderOutlivingItsStorageStillFinishesAndHoldsTheLock) {
+    TempDir dir;
+    auto store = open_store(dir.path());
+    ASSERT_TRUE(store);
+    auto rec = store->begin_stream(stream_info("CA6", "MZ6", {core::Track::inbound}, false));
+    const Bytes a = frame_bytes(160, 1), b = frame_bytes(160, 2);
+    rec->inbound_audio(a, 0);
+    store.reset();
+    rec->inbound_audio(b, 20);
+    rec->event("stop", "{}");
+    // The directory stays locked until the last recorder is done with it.
+    EXPECT_FALSE(Storage::open(dir.path()).ok());
+    rec->finish("stop");
+    rec.reset();
+    store = open_store(dir.path());
+    ASSERT_TRUE(store);
+    EXPECT_EQ(store->stats().repaired_on_open, 0u);
+    const json j = json::parse(*store->call_json("CA6"));
+    EXPECT_EQ(j["streams"][0]["status"], "stop");
+    EXPECT_EQ(j["events"].back()["kind"], "stop");
+    Bytes expected = a;
+    expected.insert(expected.end(), b.begin(), b.end());
+    EXPECT_EQ(read_recording(*store, "CA6").data, expected);
+}
+
 TEST(Storage, ReopenKeepsFinishedStreamsAsTheyWere) {
     TempDir dir;
     {
@@ -468,6 +531,14 @@ TEST(Storage, ManyStreamsFromManyThreads) {
     }
     EXPECT_EQ(json::parse(store->calls_json(1000))["calls"].size(),
               static_cast<std::size_t>(kThreads * kStreamsPerThread));
+    const auto stats = store->stats();
+    EXPECT_EQ(stats.open_recordings, 0u);
+    EXPECT_EQ(stats.db_queue_depth, 0u);
+    EXPECT_EQ(stats.db_errors, 0u);
+    EXPECT_EQ(stats.gaps_filled, 0u);
+    // Per stream: the call stub, the stream, the upsert, the finish, and the events.
+    EXPECT_EQ(stats.db_rows_written,
+              static_cast<std::uint64_t>(kThreads * kStreamsPerThread * (4 + kFrames / 10)));
 }
 
 // A child records three streams in real time and is killed with SIGKILL; the parent's
@@ -577,6 +648,7 @@ void crash_and_recover(bool stall) {
 
     auto store = open_store(dir.path());
     ASSERT_TRUE(store);
+    EXPECT_EQ(store->stats().repaired_on_open, 3u);
     const json j = json::parse(*store->call_json("CAcrash"));
     ASSERT_EQ(j["streams"].size(), 3u);
     for (const auto& s : j["streams"]) {
@@ -617,6 +689,7 @@ void crash_and_recover(bool stall) {
     store.reset();
     store = open_store(dir.path());
     ASSERT_TRUE(store);
+    EXPECT_EQ(store->stats().repaired_on_open, 0u);
     std::size_t again = 0;
     const json reread = json::parse(*store->call_json("CAcrash"));
     for (const auto& e : reread["events"]) again += e["kind"] == "interrupted";

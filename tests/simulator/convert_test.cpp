@@ -224,7 +224,7 @@ TEST(Convert, StereoAnyRateBecomesTwilioFormat) {
         err = std::max(err,
                        std::abs(core::ulaw_to_linear(w->data[i]) -
                                 12000 * std::sin(2 * M_PI * 440 * static_cast<double>(i) / 8000)));
-    EXPECT_LT(err, 1500);
+    EXPECT_LT(err, 300);  // mu-law steps are 512 near 12000
 
     // --rate 16000 --encoding pcm16 from the same input.
     r = convert({tmp / "st.wav", tmp / "w16.wav", "--rate", "16000", "--encoding", "pcm16"});
@@ -332,4 +332,26 @@ TEST(Convert, BinaryExitsTwoOnBadInput) {
     auto e = file_bytes(tmp / "err");
     EXPECT_EQ(std::string(e.begin(), e.end()), "mediasim convert: " + tmp / "nope.wav" +
                                                    ": cannot open: No such file or directory\n");
+}
+
+// The sample the shipped scenarios play (scenarios/audio/README.md says how it was made).
+TEST(Convert, ShippedSampleIsTwilioFormat) {
+    const fs::path p = fs::path(MEDIASIM_SOURCE_DIR) / "scenarios" / "audio" / "hello.wav";
+    auto w = core::read_wav(p);
+    ASSERT_TRUE(w) << w.error().to_string();
+    EXPECT_EQ(w->format, (AudioFormat{Encoding::mulaw, 8000, 1}));
+    EXPECT_GE(w->data.size(), 8000u);   // at least 1 s
+    EXPECT_LE(w->data.size(), 16000u);  // at most 2 s
+    EXPECT_LT(fs::file_size(p), 20000u);
+    // Speech, not silence: a good part of the frames carry sound above -40 dBFS.
+    std::size_t loud = 0;
+    for (std::size_t i = 0; i + 160 <= w->data.size(); i += 160) {
+        double e = 0;
+        for (std::size_t k = i; k < i + 160; ++k) {
+            const double x = core::ulaw_to_linear(w->data[k]);
+            e += x * x;
+        }
+        if (std::sqrt(e / 160) > 327.68) ++loud;
+    }
+    EXPECT_GT(loud, w->data.size() / 160 / 3);
 }

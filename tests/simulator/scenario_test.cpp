@@ -110,7 +110,7 @@ colour: blue
         "s.yaml:2:14: steps[0].silence: \"fast\" is not a duration (examples: 250ms, 2s, 1.5s, "
         "10m, 1h)",
         "s.yaml:3:11: steps[1].dtmf: 'x' at position 3 is not a DTMF digit (0-9, *, #)",
-        "s.yaml:4:16: steps[2].wait.for: \"lunch\" is not something to wait for (expected audio, "
+        "s.yaml:4:17: steps[2].wait.for: \"lunch\" is not something to wait for (expected audio, "
         "silence, mark or clear)",
         "s.yaml:5:5: steps[3]: unknown step \"dance\" (expected speak, silence, dtmf, wait, "
         "barge_in or hangup)",

@@ -5,6 +5,10 @@
 //   mkdir -p /tmp/hdrjs && cd /tmp/hdrjs && npm install hdr-histogram-js
 //   MEDIASIM_HDR_JS=/tmp/hdrjs node tests/core/data/hdr_vectors.mjs generate \
 //       > tests/core/data/hdr_vectors.json
+//   MEDIASIM_HDR_JS=/tmp/hdrjs node tests/core/data/hdr_vectors.mjs log \
+//       > tests/core/data/hdr_js_written.hlog
+// (the second is an interval log written by hdr-histogram-js's HistogramLogWriter: every vector
+// as one interval of 1 s starting at 2.5 s * its position, tagged with its name except "single")
 //
 // The other direction (hdr-histogram-js reads what Mediasim writes), run by the e2e ctest
 // core_histogram_hdr_js (tests/core/data/hdr_js_check.sh):
@@ -172,6 +176,23 @@ function generate() {
   process.stdout.write(JSON.stringify(out, null, 1) + "\n");
 }
 
+// An interval log as hdr-histogram-js's HistogramLogWriter writes it.
+function writeLog() {
+  let out = "";
+  const w = new hdr.HistogramLogWriter((text) => (out += text));
+  w.outputComment(`[written by hdr-histogram-js ${hdrVersion} for Mediasim's tests]`);
+  w.outputLogFormatVersion();
+  w.outputStartTime(1700000000250);
+  w.outputLegend();
+  VECTORS.forEach((v, i) => {
+    const h = build(v);
+    fill(h, v);
+    if (v.name !== "single") h.tag = v.name;
+    w.outputIntervalHistogram(h, 2.5 * i, 2.5 * i + 1, 1000);
+  });
+  process.stdout.write(out);
+}
+
 // Compares what the C++ side wrote with what hdr-histogram-js computes from our encodings.
 function check(oursPath, hlogPath) {
   const ours = JSON.parse(readFileSync(oursPath, "utf8"));
@@ -244,8 +265,9 @@ function check(oursPath, hlogPath) {
 
 const [mode, ...args] = process.argv.slice(2);
 if (mode === "generate") generate();
+else if (mode === "log") writeLog();
 else if (mode === "check" && args.length >= 1) check(args[0], args[1]);
 else {
-  console.error("usage: hdr_vectors.mjs generate | check OURS.json [OURS.hlog]");
+  console.error("usage: hdr_vectors.mjs generate | log | check OURS.json [OURS.hlog]");
   process.exit(2);
 }

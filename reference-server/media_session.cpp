@@ -1,0 +1,336 @@
+#include "reference-server/media_session.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <variant>
+
+#include "core/base64.hpp"
+#include "core/ids.hpp"
+
+namespace mediasim::server {
+
+void CallDirectory::remember(const std::string& call_sid, Flow flow) {
+    std::lock_guard lock(mu_);
+    if (flows_.insert_or_assign(call_sid, flow).second) {
+        if (order_.size() < capacity_) {
+            order_.push_back(call_sid);
+        } else {  // ring buffer: forget the oldest call
+            flows_.erase(order_[next_evict_]);
+            order_[next_evict_] = call_sid;
+            next_evict_ = (next_evict_ + 1) % capacity_;
+        }
+    }
+}
+
+std::optional<Flow> CallDirectory::flow_of(const std::string& call_sid) const {
+    std::lock_guard lock(mu_);
+    auto it = flows_.find(call_sid);
+    if (it == flows_.end()) return std::nullopt;
+    return it->second;
+}
+
+namespace {
+
+constexpr std::size_t kLoggedBadFramesPerStream = 5;
+constexpr std::size_t kFrameBytes = 160;  // 20 ms of 8 kHz μ-law
+
+// Which kind of fault a parser diagnostic describes.
+BadFrame classify(const core::Diagnostic& d) {
+    if (d.path.empty()) return BadFrame::invalid_json;
+    if (d.path == "event") return BadFrame::unknown_event;
+    if (d.path.ends_with("payload") && d.message.find("base64") != std::string::npos)
+        return BadFrame::bad_base64;
+    return BadFrame::bad_field;
+}
+
+}  // namespace
+
+MediaSession::MediaSession(std::string path, MediaSessionDeps deps, MediaSink& sink)
+    : path_(std::move(path)), deps_(deps), sink_(sink), opened_(Clock::now()) {}
+
+MediaSession::~MediaSession() {
+    on_closed("closed");
+}
+
+void MediaSession::bad(BadFrame why, std::string_view detail) {
+    ++bad_[static_cast<std::size_t>(why)];
+    ++bad_total_;
+    deps_.metrics.bad_frame(why);
+    if (bad_total_ <= kLoggedBadFramesPerStream) {
+        deps_.log.warn("bad_frame", {{"call_sid", start_.call_sid},
+                                     {"stream_sid", start_.stream_sid},
+                                     {"path", path_},
+                                     {"reason", to_string(why)},
+                                     {"msg", detail}});
+        if (bad_total_ == kLoggedBadFramesPerStream)
+            deps_.log.warn("bad_frame_log_limit",
+                           {{"call_sid", start_.call_sid},
+                            {"msg", "further bad frames on this stream are counted, not logged"}});
+    }
+    if (recorder_) recorder_->event("error", fmt::format("{}: {}", to_string(why), detail));
+}
+
+void MediaSession::on_binary(std::size_t bytes) {
+    deps_.metrics.frames_in.fetch_add(1);
+    bad(BadFrame::binary_frame,
+        fmt::format("a binary frame of {} bytes (Twilio sends only text frames)", bytes));
+}
+
+void MediaSession::on_text(std::string_view frame, Clock::time_point arrival) {
+    deps_.metrics.frames_in.fetch_add(1);
+    switch (parser_.parse_twilio(frame)) {
+        case core::FastParser::Kind::media: {
+            // The fast parser has checked the payload already.
+            const auto& m = parser_.media();
+            decoded_.resize(core::base64_decoded_max_size(m.payload.size()));
+            auto n = parser_.decode_payload(decoded_.data());
+            if (!n) return bad(BadFrame::bad_base64, n.error().to_string());
+            return on_media(m, std::span<const std::uint8_t>(decoded_.data(), *n), arrival);
+        }
+        case core::FastParser::Kind::invalid:
+            return bad(classify(parser_.error()), parser_.error().to_string());
+        case core::FastParser::Kind::other:
+            break;
+    }
+    auto parsed = core::parse_twilio_message(frame);
+    if (!parsed) return bad(classify(parsed.error()), parsed.error().to_string());
+    if (auto* m = std::get_if<core::MediaMsg>(&parsed->message)) {
+        // A valid media frame beyond the fast path's limits (escapes, key order...).
+        decoded_.resize(core::base64_decoded_max_size(m->payload.size()));
+        auto n = core::base64_decode(m->payload, decoded_.data());
+        if (!n) return bad(BadFrame::bad_base64, "media.payload: " + n.error().message);
+        const core::MediaView view{m->sequence_number, m->stream_sid,   m->track,
+                                   m->chunk,           m->timestamp_ms, m->payload};
+        return on_media(view, std::span<const std::uint8_t>(decoded_.data(), *n), arrival);
+    }
+    on_message(parsed->message);
+}
+
+bool MediaSession::check_sequence_and_sid(std::uint64_t seq, std::string_view stream_sid,
+                                          std::string_view event) {
+    if (stopped_) {
+        bad(BadFrame::out_of_order, fmt::format("{} after stop", event));
+        return false;
+    }
+    if (!started_) {
+        bad(BadFrame::out_of_order, fmt::format("{} before start", event));
+        return false;
+    }
+    if (stream_sid != start_.stream_sid) {
+        bad(BadFrame::wrong_stream_sid,
+            fmt::format("{} #{}: streamSid \"{}\" is not this stream's \"{}\"", event, seq,
+                        stream_sid, start_.stream_sid));
+        return false;
+    }
+    if (seq != last_seq_ + 1)
+        bad(BadFrame::sequence_gap, fmt::format("{}: sequenceNumber {} after {} (expected {})",
+                                                event, seq, last_seq_, last_seq_ + 1));
+    last_seq_ = seq;  // resynchronise either way: one gap is counted once
+    return true;
+}
+
+std::uint64_t MediaSession::stream_now_ms() const {
+    // The stream's clock is the caller's media timestamps; the bot answers "now".
+    return tracks_[0].frames ? last_inbound_ts_ms_ + 20 : 0;
+}
+
+void MediaSession::on_media(const core::MediaView& m, std::span<const std::uint8_t> mulaw,
+                            Clock::time_point arrival) {
+    deps_.metrics.media_frames_in.fetch_add(1);
+    if (!check_sequence_and_sid(m.sequence_number, m.stream_sid, "media")) return;
+    if (std::find(start_.tracks.begin(), start_.tracks.end(), m.track) == start_.tracks.end())
+        return bad(BadFrame::unexpected_track,
+                   fmt::format("media #{} on track \"{}\", which start.tracks does not list",
+                               m.sequence_number, core::to_string(m.track)));
+
+    auto& ts = tracks_[static_cast<int>(m.track)];
+    if (m.chunk != ts.last_chunk + 1)
+        bad(BadFrame::chunk_gap,
+            fmt::format("media #{}: {} chunk {} after {} (expected {})", m.sequence_number,
+                        core::to_string(m.track), m.chunk, ts.last_chunk, ts.last_chunk + 1));
+    ts.last_chunk = m.chunk;
+    ++ts.frames;
+    ts.bytes += mulaw.size();
+    // RFC 3550 §6.4.1: J += (|D| - J) / 16, D the change in transit time between frames.
+    const double arrival_ms = std::chrono::duration<double, std::milli>(arrival - opened_).count();
+    const double transit = arrival_ms - static_cast<double>(m.timestamp_ms);
+    if (ts.has_transit)
+        ts.jitter_ms += (std::abs(transit - ts.last_transit_ms) - ts.jitter_ms) / 16;
+    ts.has_transit = true;
+    ts.last_transit_ms = transit;
+
+    if (m.track == core::Track::inbound) {
+        last_inbound_ts_ms_ = m.timestamp_ms;
+        if (recorder_) recorder_->inbound_audio(mulaw, m.timestamp_ms);
+        if (bot_) bot_->on_caller_audio(mulaw, m.timestamp_ms, *this);
+    } else if (recorder_) {
+        recorder_->outbound_audio(mulaw, m.timestamp_ms);
+    }
+}
+
+void MediaSession::on_message(core::TwilioMessage& msg) {
+    std::visit(
+        [&](auto& m) {
+            using M = std::decay_t<decltype(m)>;
+            if constexpr (std::is_same_v<M, core::ConnectedMsg>) {
+                if (connected_ || started_)
+                    bad(BadFrame::out_of_order, "a second connected message");
+                connected_ = true;
+            } else if constexpr (std::is_same_v<M, core::StartMsg>) {
+                on_start(m);
+            } else if constexpr (std::is_same_v<M, core::DtmfMsg>) {
+                on_dtmf(m);
+            } else if constexpr (std::is_same_v<M, core::MarkMsg>) {
+                on_mark(m);
+            } else if constexpr (std::is_same_v<M, core::StopMsg>) {
+                on_stop(m);
+            }
+        },
+        msg);
+}
+
+void MediaSession::on_start(core::StartMsg& m) {
+    if (started_) return bad(BadFrame::out_of_order, "a second start message");
+    if (!connected_) bad(BadFrame::out_of_order, "start before connected");
+    if (m.sequence_number != 1)
+        bad(BadFrame::sequence_gap,
+            fmt::format("start: sequenceNumber {} (expected 1)", m.sequence_number));
+    if (m.media_format != core::MediaFormat{})
+        bad(BadFrame::bad_field,
+            fmt::format("start.mediaFormat: {} {} Hz {} channel(s), expected audio/x-mulaw "
+                        "8000 Hz mono",
+                        m.media_format.encoding, m.media_format.sample_rate,
+                        m.media_format.channels));
+    started_ = true;
+    start_ = m;
+    last_seq_ = m.sequence_number;
+    if (auto flow = deps_.calls.flow_of(m.call_sid))
+        bidirectional_ = *flow != Flow::fork;
+    else  // a call this server did not answer: <Connect> is the only way to get inbound alone
+        bidirectional_ = m.tracks.size() == 1 && m.tracks[0] == core::Track::inbound;
+
+    deps_.metrics.streams_total.fetch_add(1);
+    deps_.metrics.streams_active.fetch_add(1);
+    std::string tracks;
+    for (auto t : m.tracks) tracks += (tracks.empty() ? "" : ",") + std::string(core::to_string(t));
+    deps_.log.info("stream_start", {{"call_sid", m.call_sid},
+                                    {"stream_sid", m.stream_sid},
+                                    {"tracks", tracks},
+                                    {"bidirectional", bidirectional_ ? "true" : "false"},
+                                    {"path", path_}});
+    if (deps_.storage) {
+        StreamInfo info;
+        info.stream_sid = m.stream_sid;
+        info.call_sid = m.call_sid;
+        info.account_sid = m.account_sid;
+        info.tracks = m.tracks;
+        info.bidirectional = bidirectional_;
+        info.custom_parameters = m.custom_parameters;
+        info.path = path_;
+        recorder_ = deps_.storage->begin_stream(info);
+        if (recorder_) recorder_->event("start", fmt::format("tracks={}", tracks));
+    }
+    if (bidirectional_ && deps_.bot.kind == "echo") {
+        bot_ = make_echo_bot(deps_.bot);
+        bot_->on_start(*this);
+    }
+}
+
+void MediaSession::on_dtmf(const core::DtmfMsg& m) {
+    if (!check_sequence_and_sid(m.sequence_number, m.stream_sid, "dtmf")) return;
+    deps_.metrics.dtmf_in.fetch_add(1);
+    deps_.log.info("dtmf", {{"call_sid", start_.call_sid},
+                            {"stream_sid", start_.stream_sid},
+                            {"digit", std::string_view(&m.digit, 1)}});
+    if (recorder_) recorder_->event("dtmf", fmt::format("digit={}", m.digit));
+    if (bot_) bot_->on_dtmf(m.digit, *this);
+}
+
+void MediaSession::on_mark(const core::MarkMsg& m) {
+    if (!check_sequence_and_sid(m.sequence_number, m.stream_sid, "mark")) return;
+    auto it = std::find(marks_sent_.begin(), marks_sent_.end(), m.name);
+    if (it == marks_sent_.end())
+        return bad(BadFrame::unknown_mark,
+                   fmt::format("mark #{}: \"{}\" was never sent on this stream (or was already "
+                               "echoed)",
+                               m.sequence_number, m.name));
+    marks_sent_.erase(it);
+    if (recorder_) recorder_->event("mark_echoed", fmt::format("name={}", m.name));
+    if (bot_) bot_->on_mark(m.name, *this);
+}
+
+void MediaSession::on_stop(const core::StopMsg& m) {
+    if (!check_sequence_and_sid(m.sequence_number, m.stream_sid, "stop")) return;
+    stopped_ = true;
+    if (recorder_) recorder_->event("stop", "");
+    finish("stop");
+}
+
+void MediaSession::on_closed(std::string_view why) {
+    if (started_ && !stopped_ && !finished_)
+        deps_.log.warn(
+            "stream_closed_without_stop",
+            {{"call_sid", start_.call_sid}, {"stream_sid", start_.stream_sid}, {"why", why}});
+    finish(why);
+}
+
+void MediaSession::finish(std::string_view how) {
+    if (finished_ || !started_) return;
+    finished_ = true;
+    bot_.reset();
+    const auto& in = tracks_[0];
+    const auto& out = tracks_[1];
+    deps_.metrics.streams_active.fetch_sub(1);
+    if (in.frames > 1) deps_.metrics.observe_jitter_ms(in.jitter_ms);
+    deps_.log.info("stream_end", {{"call_sid", start_.call_sid},
+                                  {"stream_sid", start_.stream_sid},
+                                  {"how", how},
+                                  {"inbound_frames", std::to_string(in.frames)},
+                                  {"outbound_frames", std::to_string(out.frames)},
+                                  {"jitter_ms", fmt::format("{:.2f}", in.jitter_ms)},
+                                  {"bad_frames", std::to_string(bad_total_)}});
+    if (recorder_) {
+        recorder_->finish(how);
+        recorder_.reset();
+    }
+}
+
+void MediaSession::play(std::span<const std::uint8_t> mulaw) {
+    if (finished_) return;
+    if (recorder_) recorder_->outbound_audio(mulaw, stream_now_ms());
+    for (std::size_t off = 0; off < mulaw.size(); off += kFrameBytes) {
+        out_.clear();
+        core::append_server_media_json(
+            out_, start_.stream_sid, mulaw.subspan(off, std::min(kFrameBytes, mulaw.size() - off)));
+        sink_.send_text(out_);
+        deps_.metrics.frames_out.fetch_add(1);
+        deps_.metrics.media_frames_out.fetch_add(1);
+    }
+}
+
+void MediaSession::mark(std::string_view name) {
+    if (finished_) return;
+    marks_sent_.emplace_back(name);
+    sink_.send_text(core::to_json(
+        core::ServerMessage{core::ServerMarkMsg{start_.stream_sid, std::string(name)}}));
+    deps_.metrics.frames_out.fetch_add(1);
+    deps_.metrics.marks_out.fetch_add(1);
+    if (recorder_) recorder_->event("mark_sent", fmt::format("name={}", name));
+}
+
+void MediaSession::clear() {
+    if (finished_) return;
+    sink_.send_text(core::to_json(core::ServerMessage{core::ClearMsg{start_.stream_sid}}));
+    deps_.metrics.frames_out.fetch_add(1);
+    deps_.metrics.clears_out.fetch_add(1);
+    deps_.log.info("barge_in_clear",
+                   {{"call_sid", start_.call_sid}, {"stream_sid", start_.stream_sid}});
+    if (recorder_) {
+        recorder_->outbound_clear(stream_now_ms());
+        recorder_->event("clear", "");
+    }
+}
+
+}  // namespace mediasim::server

@@ -1,0 +1,139 @@
+// One Media Streams WebSocket, without the socket: the protocol state machine of the media
+// endpoint. The network layer hands it each text frame with its arrival time and sends what it
+// writes to its MediaSink; so it is tested frame by frame without a network.
+//
+// Every frame is validated (core/protocol.hpp only: FastParser for media, parse_twilio_message
+// for the rest). A bad frame is logged (the first few per stream), counted by reason and
+// dropped; the connection is kept, as Twilio keeps a stream going after its 31950/31951
+// warnings. Interarrival jitter (RFC 3550 estimator) and frame counts are kept per track.
+//
+// Thread model: used from one connection's strand only.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/protocol.hpp"
+#include "reference-server/bot.hpp"
+#include "reference-server/log.hpp"
+#include "reference-server/metrics.hpp"
+#include "reference-server/server_config.hpp"
+#include "reference-server/storage.hpp"
+
+namespace mediasim::server {
+
+// Which calls this server answered with <Connect> (bidirectional) or <Start> (listen only), so
+// a stream knows whether it may talk back. Thread-safe; remembers the most recent calls only.
+class CallDirectory {
+  public:
+    explicit CallDirectory(std::size_t capacity = 100'000) : capacity_(capacity) {}
+    void remember(const std::string& call_sid, Flow flow);
+    std::optional<Flow> flow_of(const std::string& call_sid) const;
+
+  private:
+    mutable std::mutex mu_;
+    std::size_t capacity_;
+    std::map<std::string, Flow> flows_;
+    std::vector<std::string> order_;  // insertion order, for eviction
+    std::size_t next_evict_ = 0;
+};
+
+// Where the session's frames go (the WebSocket, or a test).
+class MediaSink {
+  public:
+    virtual ~MediaSink() = default;
+    virtual void send_text(std::string frame) = 0;
+};
+
+struct MediaSessionDeps {
+    Storage* storage = nullptr;  // may be null: nothing is recorded
+    Metrics& metrics;
+    Logger& log;
+    const BotOptions& bot;
+    const CallDirectory& calls;
+};
+
+// Per-track measurements.
+struct TrackStats {
+    std::uint64_t frames = 0;
+    std::uint64_t bytes = 0;       // μ-law bytes decoded
+    std::uint64_t last_chunk = 0;  // 0: none yet
+    double jitter_ms = 0;          // RFC 3550 running estimate
+    bool has_transit = false;
+    double last_transit_ms = 0;
+};
+
+class MediaSession final : private BotOutput {
+  public:
+    using Clock = std::chrono::steady_clock;
+    MediaSession(std::string path, MediaSessionDeps deps, MediaSink& sink);
+    ~MediaSession() override;
+    MediaSession(const MediaSession&) = delete;
+    MediaSession& operator=(const MediaSession&) = delete;
+
+    void on_text(std::string_view frame, Clock::time_point arrival);
+    void on_binary(std::size_t bytes);
+    // The socket is gone (closed by Twilio, by error, or by the server stopping). Finishes the
+    // stream if `stop` never came. Idempotent.
+    void on_closed(std::string_view why);
+
+    bool started() const { return started_; }
+    bool stopped() const { return stopped_; }
+    bool bidirectional() const { return bidirectional_; }
+    const std::string& stream_sid() const { return start_.stream_sid; }
+    const std::string& call_sid() const { return start_.call_sid; }
+    const TrackStats& track(core::Track t) const { return tracks_[static_cast<int>(t)]; }
+    std::uint64_t bad_frames() const { return bad_total_; }
+    std::uint64_t bad_frames(BadFrame b) const { return bad_[static_cast<std::size_t>(b)]; }
+
+  private:
+    void on_media(const core::MediaView& m, std::span<const std::uint8_t> mulaw,
+                  Clock::time_point arrival);
+    void on_message(core::TwilioMessage& m);
+    void on_start(core::StartMsg& m);
+    void on_dtmf(const core::DtmfMsg& m);
+    void on_mark(const core::MarkMsg& m);
+    void on_stop(const core::StopMsg& m);
+    // Checks sequenceNumber and streamSid of a message after `start`; false: drop the frame.
+    bool check_sequence_and_sid(std::uint64_t seq, std::string_view stream_sid,
+                                std::string_view event);
+    void bad(BadFrame why, std::string_view detail);
+    void finish(std::string_view how);
+
+    // BotOutput: what the bot sends goes to Twilio and to the recording.
+    void play(std::span<const std::uint8_t> mulaw) override;
+    void mark(std::string_view name) override;
+    void clear() override;
+    std::uint64_t stream_now_ms() const;
+
+    std::string path_;
+    MediaSessionDeps deps_;
+    MediaSink& sink_;
+    core::FastParser parser_;
+    Clock::time_point opened_;
+
+    bool connected_ = false, started_ = false, stopped_ = false, finished_ = false;
+    bool bidirectional_ = false;
+    core::StartMsg start_;
+    std::uint64_t last_seq_ = 0;
+    std::array<TrackStats, 2> tracks_{};
+    std::uint64_t last_inbound_ts_ms_ = 0;
+    std::array<std::uint64_t, kBadFrameKinds> bad_{};
+    std::uint64_t bad_total_ = 0;
+    std::vector<std::string> marks_sent_;  // not yet echoed
+    std::vector<std::uint8_t> decoded_;    // payload buffer, reused
+    std::string out_;                      // frame buffer, reused
+    std::unique_ptr<StreamRecorder> recorder_;
+    std::unique_ptr<Bot> bot_;
+};
+
+}  // namespace mediasim::server

@@ -1,0 +1,120 @@
+#include "reference-server/metrics.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <fstream>
+
+namespace mediasim::server {
+
+const char* to_string(BadFrame b) {
+    switch (b) {
+        case BadFrame::invalid_json:
+            return "invalid_json";
+        case BadFrame::unknown_event:
+            return "unknown_event";
+        case BadFrame::bad_field:
+            return "bad_field";
+        case BadFrame::bad_base64:
+            return "bad_base64";
+        case BadFrame::wrong_stream_sid:
+            return "wrong_stream_sid";
+        case BadFrame::sequence_gap:
+            return "sequence_gap";
+        case BadFrame::chunk_gap:
+            return "chunk_gap";
+        case BadFrame::unexpected_track:
+            return "unexpected_track";
+        case BadFrame::out_of_order:
+            return "out_of_order";
+        case BadFrame::binary_frame:
+            return "binary_frame";
+        case BadFrame::unknown_mark:
+            return "unknown_mark";
+        case BadFrame::count_:
+            break;
+    }
+    return "unknown";
+}
+
+void Metrics::observe_jitter_ms(double jitter_ms) {
+    if (!(jitter_ms >= 0)) jitter_ms = 0;  // NaN guard
+    for (std::size_t i = 0; i < kJitterBucketsMs.size(); ++i)
+        if (jitter_ms <= kJitterBucketsMs[i]) jitter_buckets_[i].fetch_add(1);
+    jitter_count_.fetch_add(1);
+    const auto us = static_cast<std::uint64_t>(std::llround(jitter_ms * 1000.0));
+    jitter_sum_us_.fetch_add(us);
+    auto prev = jitter_max_us_.load();
+    while (us > prev && !jitter_max_us_.compare_exchange_weak(prev, us)) {
+    }
+}
+
+std::uint64_t resident_memory_bytes() {
+    std::ifstream in("/proc/self/statm");
+    std::uint64_t size = 0, resident = 0;
+    if (!(in >> size >> resident)) return 0;
+    return resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+std::string Metrics::render() const {
+    std::string out;
+    const auto counter = [&](std::string_view name, std::string_view help, std::uint64_t v) {
+        out += fmt::format("# HELP {0} {1}\n# TYPE {0} counter\n{0} {2}\n", name, help, v);
+    };
+    const auto gauge = [&](std::string_view name, std::string_view help, auto v) {
+        out += fmt::format("# HELP {0} {1}\n# TYPE {0} gauge\n{0} {2}\n", name, help, v);
+    };
+    counter("mediasim_server_calls_total", "Voice webhooks answered with TwiML.", calls.load());
+    counter("mediasim_server_streams_total", "Media streams started.", streams_total.load());
+    gauge("mediasim_server_streams_active", "Media streams started and not yet ended.",
+          streams_active.load());
+    counter("mediasim_server_websocket_connections_total", "WebSocket upgrades accepted.",
+            connections_ws.load());
+    counter("mediasim_server_frames_in_total", "Text frames received on the media endpoint.",
+            frames_in.load());
+    counter("mediasim_server_media_frames_in_total", "Media frames received.",
+            media_frames_in.load());
+    counter("mediasim_server_frames_out_total", "Frames sent to Twilio (media, mark, clear).",
+            frames_out.load());
+    counter("mediasim_server_media_frames_out_total", "Media frames sent to Twilio.",
+            media_frames_out.load());
+    counter("mediasim_server_marks_out_total", "Marks sent to Twilio.", marks_out.load());
+    counter("mediasim_server_clears_out_total", "Clear messages sent (barge-in).",
+            clears_out.load());
+    counter("mediasim_server_dtmf_in_total", "DTMF digits received.", dtmf_in.load());
+    counter("mediasim_server_signature_rejected_total",
+            "Requests refused with 403 for a missing or invalid X-Twilio-Signature.",
+            signature_rejected.load());
+    counter("mediasim_server_http_requests_total", "HTTP requests (webhooks, API, upgrades).",
+            http_requests.load());
+    counter("mediasim_server_http_errors_total", "HTTP answers with a 4xx or 5xx status.",
+            http_errors.load());
+
+    out +=
+        "# HELP mediasim_server_bad_frames_total Frames rejected, by reason.\n"
+        "# TYPE mediasim_server_bad_frames_total counter\n";
+    for (std::size_t i = 0; i < kBadFrameKinds; ++i)
+        out += fmt::format("mediasim_server_bad_frames_total{{reason=\"{}\"}} {}\n",
+                           to_string(static_cast<BadFrame>(i)), bad_frames_[i].load());
+
+    out +=
+        "# HELP mediasim_server_stream_jitter_ms Interarrival jitter of ended streams "
+        "(RFC 3550 estimator, inbound track).\n"
+        "# TYPE mediasim_server_stream_jitter_ms histogram\n";
+    for (std::size_t i = 0; i < kJitterBucketsMs.size(); ++i)
+        out += fmt::format("mediasim_server_stream_jitter_ms_bucket{{le=\"{}\"}} {}\n",
+                           kJitterBucketsMs[i], jitter_buckets_[i].load());
+    out += fmt::format("mediasim_server_stream_jitter_ms_bucket{{le=\"+Inf\"}} {}\n",
+                       jitter_count_.load());
+    out += fmt::format("mediasim_server_stream_jitter_ms_sum {:.3f}\n",
+                       static_cast<double>(jitter_sum_us_.load()) / 1000.0);
+    out += fmt::format("mediasim_server_stream_jitter_ms_count {}\n", jitter_count_.load());
+    gauge("mediasim_server_stream_jitter_max_ms", "Largest jitter of any ended stream.",
+          fmt::format("{:.3f}", static_cast<double>(jitter_max_us_.load()) / 1000.0));
+    gauge("mediasim_server_resident_memory_bytes", "Resident set size of the server process.",
+          resident_memory_bytes());
+    return out;
+}
+
+}  // namespace mediasim::server

@@ -1,0 +1,34 @@
+// What `mediasim run` and `mediasim demo` share: load a scenario, apply overrides, run it,
+// write and print the summary.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "simulator/scenario_call.hpp"
+
+namespace mediasim::sim {
+
+struct RunRequest {
+    std::filesystem::path scenario_path;
+    Target target;
+    std::filesystem::path out_dir;
+    std::filesystem::path tts_cache;  // empty: ~/.cache/mediasim/tts (or none without $HOME)
+    std::optional<int> calls, concurrency;
+    std::optional<double> rate;
+    std::optional<std::chrono::milliseconds> duration;
+    int shard = 0, shards = 1;
+    int threads = 0;
+    std::optional<std::uint64_t> seed;  // unset: random (fresh CallSids every run)
+    bool quiet = false;
+    std::string command_line;
+};
+
+// Returns the exit code: 0 all calls completed and every expectation held, 1 otherwise, 2 for
+// bad input (the scenario's errors are printed, every one with file:line:column).
+int run_scenario(const RunRequest& req);
+
+}  // namespace mediasim::sim

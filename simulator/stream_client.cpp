@@ -1,0 +1,715 @@
+#include "simulator/stream_client.hpp"
+
+#include <fmt/format.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <cmath>
+#include <cstring>
+#include <deque>
+#include <optional>
+
+#include "core/base64.hpp"
+#include "core/g711.hpp"
+#include "core/protocol.hpp"
+#include "core/signature.hpp"
+#include "simulator/beast_util.hpp"
+#include "simulator/playout.hpp"
+
+namespace mediasim::sim {
+
+const char* to_string(StreamEnd e) {
+    switch (e) {
+        case StreamEnd::hung_up:
+            return "hung up";
+        case StreamEnd::server_closed:
+            return "closed by the server";
+        case StreamEnd::failed:
+            return "failed";
+    }
+    return "?";
+}
+
+namespace {
+
+using namespace detail;
+namespace websocket = beast::websocket;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr std::size_t kFrameBytes = 160;  // 20 ms of μ-law at 8 kHz
+constexpr auto kFrame = 20ms;
+
+std::int64_t micros(Clock::duration d) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+}
+std::int64_t millis(Clock::duration d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
+
+template <class Ws>
+class Session : public StreamClient, public std::enable_shared_from_this<Session<Ws>> {
+  public:
+    static constexpr bool kTls = !std::is_same_v<Ws, websocket::stream<beast::tcp_stream>>;
+    enum class State { idle, connecting, running, stopping, ended };
+
+    template <class... A>
+    Session(asio::io_context& io, std::shared_ptr<const NetConfig> net, StreamPlan plan,
+            StreamEvents events, WorkerStats* stats, A&&... ws_args)
+        : io_(io),
+          resolver_(io),
+          ws_(std::forward<A>(ws_args)...),
+          pacer_(io),
+          mark_timer_(io),
+          net_(std::move(net)),
+          plan_(std::move(plan)),
+          events_(std::move(events)),
+          stats_(stats),
+          playout_(Clock::now(), plan_.record) {}
+
+    const StreamPlan& plan() const override { return plan_; }
+
+    void start() override {
+        asio::post(io_, [self = this->shared_from_this()] { self->do_connect(); });
+    }
+
+    void hang_up() override {
+        asio::post(io_, [self = this->shared_from_this()] { self->do_hang_up(); });
+    }
+
+    bool verify_ = true;
+
+  private:
+    // ---- connection ------------------------------------------------------------------------
+    void do_connect() {
+        if (state_ != State::idle) return;
+        state_ = State::connecting;
+        connect_started_ = Clock::now();
+        target_ = connect_target(*net_, plan_.url);
+        beast::get_lowest_layer(ws_).expires_after(net_->connect_timeout);
+        resolver_.async_resolve(
+            target_.first, target_.second,
+            [self = this->shared_from_this()](error_code ec, tcp::resolver::results_type results) {
+                self->on_resolve(ec, std::move(results));
+            });
+    }
+
+    void on_resolve(error_code ec, tcp::resolver::results_type results) {
+        if (ec) return fail(ec, fmt::format("resolve {}", target_.first));
+        if (stop_requested_) return fail(asio::error::operation_aborted, "connect");
+        beast::get_lowest_layer(ws_).async_connect(
+            results, [self = this->shared_from_this()](error_code e, const tcp::endpoint&) {
+                self->on_connect(e);
+            });
+    }
+
+    void on_connect(error_code ec) {
+        if (ec) return fail(ec, fmt::format("connect to {}:{}", target_.first, target_.second));
+        if (stop_requested_) return fail(asio::error::operation_aborted, "connect");
+        beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true), ec);
+        if constexpr (kTls) {
+            if (!prepare_tls(ws_.next_layer(), plan_.url.host, verify_, ec))
+                return fail(ec, "TLS set-up");
+            ws_.next_layer().async_handshake(asio::ssl::stream_base::client,
+                                             [self = this->shared_from_this()](error_code e) {
+                                                 if (e) return self->fail(e, "TLS handshake");
+                                                 self->do_upgrade();
+                                             });
+        } else {
+            do_upgrade();
+        }
+    }
+
+    void do_upgrade() {
+        std::string signature;
+        if (!plan_.auth_token.empty())
+            signature = core::compute_signature(plan_.auth_token, plan_.url.to_string());
+        ws_.set_option(websocket::stream_base::decorator([signature](websocket::request_type& req) {
+            req.set(beast::http::field::user_agent, "Twilio.TmeWs/1.0");
+            if (!signature.empty()) req.set("X-Twilio-Signature", signature);
+            // No Sec-WebSocket-Protocol: Twilio offers none and some servers answer none.
+        }));
+        ws_.async_handshake(
+            handshake_res_, host_header(plan_.url),
+            plan_.url.target.empty() ? "/" : plan_.url.target,
+            [self = this->shared_from_this()](error_code ec) { self->on_upgrade(ec); });
+    }
+
+    void on_upgrade(error_code ec) {
+        if (ec == websocket::error::upgrade_declined) {
+            return end_failed(FailureClass::http_status,
+                              fmt::format("WebSocket upgrade of {} answered {} {} instead of 101 "
+                                          "(Twilio error 31920)",
+                                          plan_.url.to_string(), handshake_res_.result_int(),
+                                          std::string(handshake_res_.reason())));
+        }
+        if (ec) return fail(ec, "WebSocket upgrade");
+        if (stop_requested_) return fail(asio::error::operation_aborted, "connect");
+        beast::get_lowest_layer(ws_).expires_never();
+        websocket::stream_base::timeout opt{};
+        opt.handshake_timeout = 5s;  // also bounds the closing handshake
+        opt.idle_timeout = websocket::stream_base::none();
+        opt.keep_alive_pings = false;
+        ws_.set_option(opt);
+        ws_.text(true);
+        ws_.read_message_max(16 * 1024 * 1024);
+
+        const auto now = Clock::now();
+        if (stats_) stats_->record(Metric::connect_time, micros(now - connect_started_));
+        result_.connected = true;
+        state_ = State::running;
+        log(fmt::format("stream {} connected to {} in {} ms", plan_.stream_sid,
+                        plan_.url.to_string(), millis(now - connect_started_)));
+
+        send(core::to_json(core::TwilioMessage(core::ConnectedMsg{})));
+        core::StartMsg start;
+        start.sequence_number = seq_++;
+        start.stream_sid = plan_.stream_sid;
+        start.account_sid = plan_.account_sid;
+        start.call_sid = plan_.call_sid;
+        start.tracks.clear();
+        if (plan_.inbound) start.tracks.push_back(core::Track::inbound);
+        if (plan_.outbound) start.tracks.push_back(core::Track::outbound);
+        start.custom_parameters = plan_.custom_parameters;
+        send(core::to_json(core::TwilioMessage(std::move(start))));
+        log(fmt::format("sent connected, start (tracks {}{}{}, {} custom parameter{})",
+                        plan_.inbound ? "inbound" : "", plan_.inbound && plan_.outbound ? "+" : "",
+                        plan_.outbound ? "outbound" : "", plan_.custom_parameters.size(),
+                        plan_.custom_parameters.size() == 1 ? "" : "s"));
+
+        // The caller's timeline, on absolute deadlines from the stream's start.
+        stream_start_ = now;
+        playout_ = Playout(now, plan_.record);
+        const std::size_t audio_bytes = plan_.audio ? plan_.audio->size() : 0;
+        audio_frames_ = (audio_bytes + kFrameBytes - 1) / kFrameBytes;
+        audio_end_due_ = stream_start_ + kFrame * static_cast<std::int64_t>(audio_frames_);
+        auto t = audio_end_due_;
+        if (plan_.bidirectional) {
+            for (char d : plan_.dtmf) {
+                if (d == 'w' || d == 'W') {
+                    t += 500ms;
+                    continue;
+                }
+                t += plan_.dtmf_gap;
+                dtmf_plan_.push_back({t, d});
+            }
+        }
+        caller_done_at_ = t + plan_.tail;
+        if (plan_.caller) caller_ = plan_.caller(stream_start_, stats_);
+        next_tick_ = stream_start_ + kFrame;
+        if (events_.on_started) events_.on_started();
+        do_read();
+        arm_pacer();
+    }
+
+    // ---- sending -----------------------------------------------------------------------------
+    std::string take_buffer() {
+        if (free_.empty()) return {};
+        std::string s = std::move(free_.back());
+        free_.pop_back();
+        s.clear();
+        return s;
+    }
+
+    void send(std::string frame) {
+        out_.push_back(std::move(frame));
+        ++result_.frames_sent;
+        if (stats_) stats_->message_sent();
+        if (out_.size() == 1) do_write();
+    }
+
+    void do_write() {
+        ws_.async_write(asio::buffer(out_.front()),
+                        [self = this->shared_from_this()](error_code ec, std::size_t n) {
+                            self->on_write(ec, n);
+                        });
+    }
+
+    void on_write(error_code ec, std::size_t) {
+        if (ec) return fail(ec, "write frame");
+        free_.push_back(std::move(out_.front()));
+        out_.pop_front();
+        if (!out_.empty()) return do_write();
+        if (state_ == State::stopping && stop_sent_) do_close();
+    }
+
+    void arm_pacer() {
+        pacer_.expires_at(next_tick_);
+        pacer_.async_wait([self = this->shared_from_this()](error_code ec) { self->on_tick(ec); });
+    }
+
+    void on_tick(error_code ec) {
+        if (ec == asio::error::operation_aborted || state_ != State::running) return;
+        const auto now = Clock::now();
+        if (stats_)
+            stats_->record(Metric::pacing_error,
+                           std::max<std::int64_t>(0, micros(now - next_tick_)));
+        ++chunk_;
+        const std::uint64_t timestamp_ms = chunk_ * 20;
+        if (caller_) {
+            const bool bot_playing = plan_.bidirectional && playout_.playing(next_tick_);
+            auto f = caller_->next_frame(
+                chunk_, bot_playing,
+                std::span<std::uint8_t, kFrameBytes>(script_frame_, kFrameBytes));
+            if (plan_.bidirectional)
+                for (char d : f.dtmf) send_dtmf(d);
+            if (f.hangup) {
+                --chunk_;
+                caller_done_reported_ = true;
+                log("the scripted caller hangs up");
+                if (events_.on_caller_done) events_.on_caller_done();
+                return;
+            }
+        }
+        if (plan_.inbound) {
+            std::uint8_t frame[kFrameBytes];
+            std::size_t from = (chunk_ - 1) * kFrameBytes;
+            std::size_t have = 0;
+            if (caller_) {
+                std::memcpy(frame, script_frame_, kFrameBytes);
+                have = kFrameBytes;
+            } else if (plan_.audio && from < plan_.audio->size()) {
+                have = std::min(kFrameBytes, plan_.audio->size() - from);
+                std::memcpy(frame, plan_.audio->data() + from, have);
+            }
+            std::memset(frame + have, core::kUlawSilence, kFrameBytes - have);
+            std::string out = take_buffer();
+            core::append_media_json(out, plan_.stream_sid, seq_++, core::Track::inbound, chunk_,
+                                    timestamp_ms,
+                                    std::span<const std::uint8_t>(frame, kFrameBytes));
+            send(std::move(out));
+            ++result_.media_sent;
+            if (plan_.record)
+                result_.caller_audio.insert(result_.caller_audio.end(), frame, frame + kFrameBytes);
+        }
+        if (plan_.outbound) {
+            // What Twilio plays to the caller; the emulator synthesises no speech: silence.
+            static const std::uint8_t silence[kFrameBytes] = {
+#define MEDIASIM_S8 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF
+#define MEDIASIM_S40 MEDIASIM_S8, MEDIASIM_S8, MEDIASIM_S8, MEDIASIM_S8, MEDIASIM_S8
+                MEDIASIM_S40, MEDIASIM_S40, MEDIASIM_S40, MEDIASIM_S40
+#undef MEDIASIM_S40
+#undef MEDIASIM_S8
+            };
+            std::string out = take_buffer();
+            core::append_media_json(out, plan_.stream_sid, seq_++, core::Track::outbound, chunk_,
+                                    timestamp_ms,
+                                    std::span<const std::uint8_t>(silence, kFrameBytes));
+            send(std::move(out));
+            ++result_.media_sent;
+        }
+        if (chunk_ == audio_frames_ && audio_frames_ > 0)
+            log(fmt::format("caller audio ended ({} ms)", audio_frames_ * 20));
+        while (!caller_ && dtmf_next_ < dtmf_plan_.size() &&
+               dtmf_plan_[dtmf_next_].first <= next_tick_) {
+            send_dtmf(dtmf_plan_[dtmf_next_].second);
+            ++dtmf_next_;
+        }
+        advance_playout(now);
+        if (!caller_ && !caller_done_reported_ && next_tick_ >= caller_done_at_) {
+            caller_done_reported_ = true;
+            log("caller is done (audio, digits and tail sent)");
+            if (events_.on_caller_done) events_.on_caller_done();
+            if (state_ != State::running) return;
+        }
+        next_tick_ += kFrame;
+        arm_pacer();
+    }
+
+    void send_dtmf(char digit) {
+        core::DtmfMsg d;
+        d.sequence_number = seq_++;
+        d.stream_sid = plan_.stream_sid;
+        d.digit = digit;
+        send(core::to_json(core::TwilioMessage(d)));
+        log(fmt::format("sent dtmf {}", d.digit));
+    }
+
+    // ---- receiving ---------------------------------------------------------------------------
+    void do_read() {
+        ws_.async_read(in_, [self = this->shared_from_this()](error_code ec, std::size_t n) {
+            self->on_read(ec, n);
+        });
+    }
+
+    void on_read(error_code ec, std::size_t) {
+        if (ec == websocket::error::closed) return on_server_closed();
+        if (ec) return fail(ec, "read frame");
+        const auto now = Clock::now();
+        ++result_.frames_received;
+        if (stats_) stats_->message_received();
+        if (!ws_.got_text()) {
+            violation(fmt::format("binary frame of {} bytes (Twilio ignores it: warning 31950)",
+                                  in_.size()));
+        } else {
+            auto data = in_.data();
+            std::string_view text(static_cast<const char*>(data.data()), data.size());
+            handle_frame(now, text);
+        }
+        in_.consume(in_.size());
+        if (state_ == State::running || state_ == State::stopping) do_read();
+    }
+
+    void handle_frame(Clock::time_point now, std::string_view text) {
+        ++server_frame_no_;
+        switch (parser_.parse_server(text)) {
+            case core::FastParser::Kind::media: {
+                const auto& m = parser_.server_media();
+                if (!check_sid(m.stream_sid, "media")) return;
+                decoded_.resize(core::base64_decoded_max_size(m.payload.size()));
+                auto n = parser_.decode_payload(decoded_.data());
+                if (!n) {
+                    violation(fmt::format("media #{} from server: {}", server_frame_no_,
+                                          n.error().to_string()));
+                    return;
+                }
+                on_media(now, std::span<const std::uint8_t>(decoded_.data(), *n));
+                return;
+            }
+            case core::FastParser::Kind::invalid:
+                violation(fmt::format("frame #{} from server: {} (Twilio drops it: warning 31951)",
+                                      server_frame_no_, parser_.error().to_string()));
+                return;
+            case core::FastParser::Kind::other:
+                break;
+        }
+        auto parsed = core::parse_server_message(text);
+        if (!parsed) {
+            violation(fmt::format("frame #{} from server: {} (Twilio drops it: warning 31951)",
+                                  server_frame_no_, parsed.error().to_string()));
+            return;
+        }
+        for (const auto& f : parsed->extra_fields)
+            violation(fmt::format("frame #{} from server: unexpected field \"{}\" (warning 31951)",
+                                  server_frame_no_, f));
+        if (auto* mk = std::get_if<core::ServerMarkMsg>(&parsed->message)) {
+            if (!check_sid(mk->stream_sid, "mark")) return;
+            on_mark(now, mk->name);
+        } else if (auto* cl = std::get_if<core::ClearMsg>(&parsed->message)) {
+            if (!check_sid(cl->stream_sid, "clear")) return;
+            on_clear(now);
+        } else if (auto* md = std::get_if<core::ServerMediaMsg>(&parsed->message)) {
+            // The fast parser handles media; this path is a fallback.
+            if (!check_sid(md->stream_sid, "media")) return;
+            decoded_.resize(core::base64_decoded_max_size(md->payload.size()));
+            auto n = core::base64_decode(md->payload, decoded_.data());
+            if (!n)
+                return violation(fmt::format("media #{} from server: {}", server_frame_no_,
+                                             n.error().to_string()));
+            on_media(now, std::span<const std::uint8_t>(decoded_.data(), *n));
+        }
+    }
+
+    bool check_sid(std::string_view sid, const char* what) {
+        if (sid == plan_.stream_sid) return true;
+        violation(
+            fmt::format("{} #{} from server: streamSid \"{}\" is not this stream's \"{}\" "
+                        "(Twilio drops it: warning 31951)",
+                        what, server_frame_no_, sid, plan_.stream_sid));
+        return false;
+    }
+
+    bool unidirectional_ignore(const char* what) {
+        if (plan_.bidirectional) return false;
+        if (!warned_unidirectional_)
+            violation(
+                fmt::format("{} #{} from server on a unidirectional <Start> stream: Twilio plays "
+                            "and echoes nothing there",
+                            what, server_frame_no_));
+        warned_unidirectional_ = true;
+        return true;
+    }
+
+    void on_media(Clock::time_point now, std::span<const std::uint8_t> mulaw) {
+        if (unidirectional_ignore("media")) return;
+        if (mulaw.size() >= 4 &&
+            (std::memcmp(mulaw.data(), "RIFF", 4) == 0 || std::memcmp(mulaw.data(), "ID3", 3) == 0))
+            violation(
+                fmt::format("media #{} from server: the payload starts with a {} header; Twilio "
+                            "plays it as noise (send headerless μ-law)",
+                            server_frame_no_, mulaw[0] == 'R' ? "WAV" : "MP3"));
+        if (!first_bot_audio_after_caller_ && audio_frames_ > 0 && now >= audio_end_due_) {
+            first_bot_audio_after_caller_ = true;
+            const auto latency = now - audio_end_due_;
+            if (stats_) stats_->record(Metric::response_latency, micros(latency));
+            log(fmt::format("first bot audio {} ms after the caller's words ended",
+                            millis(latency)));
+        }
+        if (cleared_at_ && now - *cleared_at_ < 1s) {
+            // Audio still arriving just after a clear: it was in flight or the server kept going.
+            leakage_us_ += static_cast<std::int64_t>(mulaw.size()) * 125;
+        }
+        // RFC 3550 interarrival jitter over the bot's audio (media position as the RTP clock).
+        const auto pos = std::chrono::microseconds(static_cast<std::int64_t>(bot_bytes_) * 125);
+        auto pushed = playout_.push_audio(now, mulaw);
+        if (caller_) caller_->bot_audio(now);
+        if (pushed.started_speaking) {
+            log(fmt::format("bot audio starts ({} bytes)", mulaw.size()));
+            have_transit_ = false;
+        }
+        const auto transit =
+            std::chrono::duration_cast<std::chrono::microseconds>(now - stream_start_) - pos;
+        if (have_transit_) {
+            double d = std::abs(static_cast<double>((transit - last_transit_).count()));
+            jitter_us_ += (d - jitter_us_) / 16.0;
+            have_jitter_ = true;
+        }
+        last_transit_ = transit;
+        have_transit_ = true;
+        bot_bytes_ += mulaw.size();
+        if (pushed.underrun && stats_) stats_->record(Metric::underrun, pushed.underrun->count());
+        flush_echoes();
+    }
+
+    void on_mark(Clock::time_point now, const std::string& name) {
+        if (unidirectional_ignore("mark")) return;
+        playout_.push_mark(now, name);
+        if (caller_) caller_->bot_mark(now, name);
+        if (!flush_echoes())
+            log(fmt::format("mark \"{}\" queued ({} ms of audio ahead)", name,
+                            playout_.buffered_bytes(now) / 8));
+    }
+
+    void on_clear(Clock::time_point now) {
+        if (unidirectional_ignore("clear")) return;
+        ++result_.clears;
+        cleared_at_ = now;
+        auto dropped = playout_.clear(now);
+        if (caller_) caller_->bot_clear(now);
+        log(fmt::format("clear: dropped {} ms of queued bot audio", dropped / 8));
+        flush_echoes();
+    }
+
+    void advance_playout(Clock::time_point now) {
+        if (!plan_.bidirectional) return;
+        playout_.advance(now);
+        flush_echoes();
+    }
+
+    // Sends the echoes that are due; re-arms the mark timer. Returns whether any was sent.
+    bool flush_echoes() {
+        bool any = false;
+        if (state_ != State::running) return false;
+        for (auto& e : playout_.take_echoes()) {
+            const auto now = Clock::now();
+            core::MarkMsg m;
+            m.sequence_number = seq_++;
+            m.stream_sid = plan_.stream_sid;
+            m.name = e.name;
+            send(core::to_json(core::TwilioMessage(std::move(m))));
+            ++result_.marks_echoed;
+            if (stats_) stats_->record(Metric::mark_rtt, micros(now - e.received));
+            log(fmt::format("mark \"{}\" echoed{} after {} ms", e.name,
+                            e.flushed ? " (flushed by clear)" : "", millis(now - e.received)));
+            any = true;
+        }
+        if (auto due = playout_.next_mark_due()) {
+            if (!mark_armed_ || *due != mark_due_) {
+                mark_armed_ = true;
+                mark_due_ = *due;
+                mark_timer_.expires_at(*due);
+                mark_timer_.async_wait([self = this->shared_from_this()](error_code ec) {
+                    if (ec) return;
+                    self->mark_armed_ = false;
+                    self->advance_playout(Clock::now());
+                });
+            }
+        }
+        return any;
+    }
+
+    void violation(std::string what) {
+        ++result_.violations;
+        if (result_.first_violation.empty()) result_.first_violation = what;
+        if (result_.violations <= 5) log("protocol violation: " + what);
+    }
+
+    // ---- the end -----------------------------------------------------------------------------
+    void do_hang_up() {
+        stop_requested_ = true;
+        if (state_ == State::idle) return end(StreamEnd::hung_up);
+        if (state_ == State::connecting) {
+            error_code ignored;
+            resolver_.cancel();
+            beast::get_lowest_layer(ws_).socket().close(ignored);
+            return;
+        }
+        if (state_ != State::running) return;
+        state_ = State::stopping;
+        pacer_.cancel();
+        mark_timer_.cancel();
+        if (plan_.bidirectional) playout_.advance(Clock::now());
+        core::StopMsg stop;
+        stop.sequence_number = seq_++;
+        stop.stream_sid = plan_.stream_sid;
+        stop.account_sid = plan_.account_sid;
+        stop.call_sid = plan_.call_sid;
+        stop_sent_ = true;
+        send(core::to_json(core::TwilioMessage(std::move(stop))));
+        log("sent stop");
+        // do_close() runs once the write queue has drained (on_write).
+    }
+
+    void do_close() {
+        if (close_started_) return;
+        close_started_ = true;
+        ws_.async_close(websocket::close_code::normal,
+                        [self = this->shared_from_this()](error_code ec) {
+                            if (ec && ec != asio::error::operation_aborted &&
+                                ec != websocket::error::closed && ec != asio::error::eof)
+                                self->log(fmt::format("closing handshake: {}", ec.message()));
+                            self->end(StreamEnd::hung_up);
+                        });
+    }
+
+    void on_server_closed() {
+        result_.close_code = static_cast<int>(ws_.reason().code);
+        if (state_ == State::stopping) return end(StreamEnd::hung_up);
+        log(fmt::format(
+            "server closed the stream (close code {}{})", result_.close_code,
+            ws_.reason().reason.empty()
+                ? std::string()
+                : ", \"" + std::string(ws_.reason().reason.data(), ws_.reason().reason.size()) +
+                      "\""));
+        end(StreamEnd::server_closed);
+    }
+
+    void fail(error_code ec, std::string step) {
+        if (state_ == State::ended) return;
+        if (stop_requested_ && (ec == asio::error::operation_aborted || state_ == State::stopping ||
+                                state_ == State::connecting))
+            return end(StreamEnd::hung_up);
+        if (state_ == State::stopping && close_started_) return end(StreamEnd::hung_up);
+        std::string what = ec == beast::error::timeout ? "timed out" : ec.message();
+        if (state_ == State::running &&
+            (ec == asio::error::eof || ec == asio::error::connection_reset))
+            return end_failed(FailureClass::closed_early,
+                              fmt::format("{}: the server dropped the connection without a close "
+                                          "frame (Twilio error 31903)",
+                                          step));
+        end_failed(classify(ec), fmt::format("{}: {}", step, what));
+    }
+
+    void end_failed(FailureClass cls, std::string message) {
+        result_.failure = cls;
+        result_.error = std::move(message);
+        log("stream error: " + result_.error);
+        end(StreamEnd::failed);
+    }
+
+    void end(StreamEnd how) {
+        if (state_ == State::ended) return;
+        state_ = State::ended;
+        pacer_.cancel();
+        mark_timer_.cancel();
+        error_code ignored;
+        beast::get_lowest_layer(ws_).socket().close(ignored);
+        result_.end = how;
+        if (caller_) {
+            result_.caller_failure = caller_->failure();
+            result_.expectation_failures = caller_->expectation_failures();
+            caller_.reset();
+        }
+        if (result_.connected && plan_.bidirectional) {
+            playout_.advance(Clock::now());
+            result_.bot_bytes_received = playout_.bytes_received();
+            result_.bot_bytes_played = playout_.bytes_played();
+            if (plan_.record) result_.bot_audio = playout_.take_recorded();
+            if (stats_ && have_jitter_)
+                stats_->record(Metric::jitter, static_cast<std::int64_t>(jitter_us_));
+            if (stats_ && leakage_us_ > 0) stats_->record(Metric::leakage, leakage_us_);
+        }
+        if (events_.on_ended) {
+            auto cb = std::move(events_.on_ended);
+            events_.on_ended = nullptr;
+            cb(std::move(result_));
+        }
+        events_ = {};  // drop the call's callbacks (and whatever they hold)
+    }
+
+    void log(std::string line) {
+        if (events_.log) events_.log(std::move(line));
+    }
+
+    asio::io_context& io_;
+    tcp::resolver resolver_;
+    Ws ws_;
+    asio::steady_timer pacer_;
+    asio::steady_timer mark_timer_;
+    std::shared_ptr<const NetConfig> net_;
+    StreamPlan plan_;
+    StreamEvents events_;
+    WorkerStats* stats_;
+    Playout playout_;
+    core::FastParser parser_;
+
+    State state_ = State::idle;
+    bool stop_requested_ = false;
+    bool stop_sent_ = false;
+    bool close_started_ = false;
+    std::pair<std::string, std::string> target_;
+    websocket::response_type handshake_res_;
+    Clock::time_point connect_started_;
+    Clock::time_point stream_start_;
+    Clock::time_point next_tick_;
+    Clock::time_point audio_end_due_;
+    Clock::time_point caller_done_at_;
+    bool caller_done_reported_ = false;
+    std::size_t audio_frames_ = 0;
+    std::vector<std::pair<Clock::time_point, char>> dtmf_plan_;
+    std::size_t dtmf_next_ = 0;
+    std::uint64_t seq_ = 1;    // the next sequenceNumber (start is 1)
+    std::uint64_t chunk_ = 0;  // frames sent per track
+    std::deque<std::string> out_;
+    std::vector<std::string> free_;
+    beast::flat_buffer in_;
+    std::vector<std::uint8_t> decoded_;
+    std::uint64_t server_frame_no_ = 0;
+    bool warned_unidirectional_ = false;
+    bool first_bot_audio_after_caller_ = false;
+    std::optional<Clock::time_point> cleared_at_;
+    std::int64_t leakage_us_ = 0;
+    std::uint64_t bot_bytes_ = 0;
+    bool have_transit_ = false;
+    bool have_jitter_ = false;
+    std::chrono::microseconds last_transit_{0};
+    double jitter_us_ = 0;
+    bool mark_armed_ = false;
+    Clock::time_point mark_due_;
+    StreamResult result_;
+    std::shared_ptr<CallerSource> caller_;
+    std::uint8_t script_frame_[kFrameBytes] = {};
+};
+
+}  // namespace
+
+std::shared_ptr<StreamClient> make_stream_client(asio::io_context& io,
+                                                 std::shared_ptr<const NetConfig> net,
+                                                 StreamPlan plan, StreamEvents events,
+                                                 WorkerStats* stats) {
+    if (plan.url.is_tls()) {
+        using Ws = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+        auto ctx = net->tls;
+        if (!ctx) {
+            // Report through the normal path so that the caller sees one on_ended.
+            auto fallback = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+            auto copy = std::make_shared<NetConfig>(*net);
+            copy->tls = fallback;
+            fallback->set_default_verify_paths();
+            fallback->set_verify_mode(asio::ssl::verify_peer);
+            ctx = fallback;
+            net = copy;
+        }
+        auto s = std::make_shared<Session<Ws>>(io, net, std::move(plan), std::move(events), stats,
+                                               io, *ctx);
+        s->verify_ = SSL_CTX_get_verify_mode(ctx->native_handle()) != SSL_VERIFY_NONE;
+        return s;
+    }
+    using Ws = websocket::stream<beast::tcp_stream>;
+    return std::make_shared<Session<Ws>>(io, std::move(net), std::move(plan), std::move(events),
+                                         stats, io);
+}
+
+}  // namespace mediasim::sim
