@@ -2,34 +2,9 @@
 
 #include <fmt/format.h>
 
-namespace mediasim::server {
+#include "core/escape.hpp"
 
-std::string xml_escape(std::string_view text) {
-    std::string out;
-    out.reserve(text.size());
-    for (char c : text) {
-        switch (c) {
-            case '&':
-                out += "&amp;";
-                break;
-            case '<':
-                out += "&lt;";
-                break;
-            case '>':
-                out += "&gt;";
-                break;
-            case '"':
-                out += "&quot;";
-                break;
-            case '\'':
-                out += "&apos;";
-                break;
-            default:
-                out += c;
-        }
-    }
-    return out;
-}
+namespace mediasim::server {
 
 XmlWriter::XmlWriter() : out_(R"(<?xml version="1.0" encoding="UTF-8"?>)") {}
 
@@ -50,13 +25,13 @@ XmlWriter& XmlWriter::open(std::string_view name) {
 }
 
 XmlWriter& XmlWriter::attr(std::string_view name, std::string_view value) {
-    out_ += fmt::format(" {}=\"{}\"", name, xml_escape(value));
+    out_ += fmt::format(" {}=\"{}\"", name, core::xml_escape(value));
     return *this;
 }
 
 XmlWriter& XmlWriter::text(std::string_view t) {
     end_start_tag();
-    out_ += xml_escape(t);
+    out_ += core::xml_escape(t);
     return *this;
 }
 

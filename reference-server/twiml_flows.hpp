@@ -28,8 +28,6 @@ class XmlWriter {
     bool in_start_tag_ = false;
 };
 
-std::string xml_escape(std::string_view text);
-
 // What the TwiML needs from the request and the server.
 struct TwimlContext {
     std::string public_base;   // "https://host[:port]" as the outside reaches us; no trailing '/'

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/escape.hpp"
 #include "core/histogram.hpp"
 
 namespace mediasim::reports {
@@ -95,30 +96,7 @@ std::string environment_rows() {
 }  // namespace
 
 std::string html_escape(std::string_view text) {
-    std::string out;
-    out.reserve(text.size());
-    for (char c : text) {
-        switch (c) {
-            case '&':
-                out += "&amp;";
-                break;
-            case '<':
-                out += "&lt;";
-                break;
-            case '>':
-                out += "&gt;";
-                break;
-            case '"':
-                out += "&quot;";
-                break;
-            case '\'':
-                out += "&#39;";
-                break;
-            default:
-                out += c;
-        }
-    }
-    return out;
+    return core::xml_escape(text);
 }
 
 std::string svg_line_chart(const std::vector<Series>& series, const ChartOptions& o) {

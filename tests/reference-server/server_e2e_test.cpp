@@ -450,6 +450,14 @@ TEST(ServerE2E, AWholeStreamIsEchoedAndRecorded) {
     ASSERT_EQ(t.handshake(core::compute_signature(kToken, t.url())), 101) << s.log();
     t.connected();
     t.start();
+    // The bot speaks first: its greeting (espeak-ng), then the mark "greeting", which Twilio
+    // echoes once the greeting has played (answered at once here, before the caller speaks).
+    {
+        auto [greeting, greeting_mark] = t.read_until_mark();
+        EXPECT_EQ(greeting_mark, "greeting");
+        EXPECT_GT(greeting.size(), 8000u / 2) << "less than half a second of greeting";
+        t.mark("greeting");
+    }
     Bytes sent, utterance;
     for (int i = 0; i < 2; ++i) {
         t.media(silence());
@@ -500,7 +508,7 @@ TEST(ServerE2E, AWholeStreamIsEchoedAndRecorded) {
     EXPECT_EQ(metric(m, "mediasim_server_bad_frames_total{reason=\"bad_base64\"}"), 1);
     EXPECT_EQ(metric(m, "mediasim_server_bad_frames_total{reason=\"sequence_gap\"}"), 0);
     EXPECT_EQ(metric(m, "mediasim_server_media_frames_in_total"), 38 + 1);  // + wrong streamSid
-    EXPECT_EQ(metric(m, "mediasim_server_marks_out_total"), 2);
+    EXPECT_EQ(metric(m, "mediasim_server_marks_out_total"), 3);  // greeting, echo-1, tone-1
     EXPECT_EQ(metric(m, "mediasim_server_streams_total"), 1);
     EXPECT_EQ(metric(m, "mediasim_server_dtmf_in_total"), 1);
     EXPECT_EQ(metric(m, "mediasim_server_storage_errors_total"), 0);
