@@ -88,7 +88,12 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
             twiml::Stream s;
             s.url = cfg_->stream_url;
             s.parameters = cfg_->params;
-            open_stream(s, *url, /*bidirectional=*/true, /*connect=*/true);
+            const bool bidi = cfg_->stream_bidirectional;
+            if (!bidi && cfg_->stream_track == "outbound_track")
+                s.track = twiml::StreamTrack::outbound_track;
+            else if (!bidi && cfg_->stream_track == "both_tracks")
+                s.track = twiml::StreamTrack::both_tracks;
+            open_stream(s, *url, bidi, /*connect=*/bidi);
             return;
         }
         auto url = core::parse_url(cfg_->webhook_url);

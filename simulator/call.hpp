@@ -24,8 +24,11 @@ namespace mediasim::sim {
 struct CallConfig {
     std::string webhook_url;  // the voice webhook (POST), or
     std::string stream_url;   // --stream: open this stream directly, no webhook
-    std::string auth_token;   // signs every request and upgrade; empty: unsigned
-    std::string account_sid;  // empty: a generated AC…
+    // With stream_url: as <Connect><Stream> (bidirectional) or <Start><Stream track=…>.
+    bool stream_bidirectional = true;
+    std::string stream_track = "inbound_track";  // inbound_track, outbound_track, both_tracks
+    std::string auth_token;                      // signs every request and upgrade; empty: unsigned
+    std::string account_sid;                     // empty: a generated AC…
     std::string from = "+14155550100";
     std::string to = "+15005550006";
     // With a webhook: extra webhook parameters; with --stream: the customParameters.

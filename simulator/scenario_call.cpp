@@ -52,6 +52,8 @@ CallStarter make_scenario_starter(std::shared_ptr<const Scenario> scenario, Targ
         auto cfg = std::make_shared<CallConfig>();
         cfg->webhook_url = target.webhook;
         cfg->stream_url = target.stream;
+        cfg->stream_bidirectional = scenario->stream.bidirectional;
+        cfg->stream_track = scenario->stream.track;
         cfg->auth_token = target.auth_token;
         cfg->net = net;
         cfg->max_duration = std::chrono::duration_cast<std::chrono::seconds>(
