@@ -20,6 +20,12 @@ std::atomic<bool> g_counting{false};
 std::atomic<long> g_allocations{0};
 }  // namespace
 
+// These replacements pair malloc with free by design; GCC 12 at -O3 sees the inlined pair across
+// the replaced operators and warns (a false positive for replaced global operators).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
 void* operator new(std::size_t n) {
     if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1);
     if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
@@ -50,6 +56,9 @@ void operator delete(void* p, std::size_t) noexcept {
 void operator delete[](void* p, std::size_t) noexcept {
     std::free(p);
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 namespace mediasim::core {
 namespace {
