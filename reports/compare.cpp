@@ -41,6 +41,9 @@ double failed_rate(const json& s) {
 }
 
 core::Result<std::string> read_summary(const fs::path& p) {
+    if (!fs::exists(p))
+        return core::make_error(fmt::format(
+            "{}: not found (expected a run directory or its summary.json)", p.string()));
     const fs::path f = fs::is_directory(p) ? p / "summary.json" : p;
     std::ifstream in(f);
     if (!in) return core::make_error(fmt::format("{}: cannot read", f.string()));
