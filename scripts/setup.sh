@@ -16,6 +16,8 @@ packages=(
   espeak-ng sox pocketsphinx pocketsphinx-en-us
   asterisk-core-sounds-en-wav asterisk-core-sounds-en
   openssl
+  # the HTML report test renders in a real browser
+  chromium
 )
 
 [ "${MEDIASIM_SKIP_SETUP:-0}" = 1 ] && exit 0

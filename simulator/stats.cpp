@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "reports/summary_fields.hpp"
+
 namespace mediasim::sim {
 
 namespace {
@@ -108,18 +110,7 @@ std::string summary_json(const RunInfo& info, const RunTotals& t) {
     j["messages"] = {{"sent", t.all.messages_sent}, {"received", t.all.messages_received}};
     ordered_json metrics = ordered_json::object();
     for (int i = 0; i < kMetricCount; ++i) {
-        const auto& h = t.all.metrics[i];
-        ordered_json m;
-        m["unit"] = "us";
-        m["count"] = h.total_count();
-        m["min"] = h.min();
-        m["p50"] = h.value_at_percentile(50);
-        m["p90"] = h.value_at_percentile(90);
-        m["p99"] = h.value_at_percentile(99);
-        m["p99_9"] = h.value_at_percentile(99.9);
-        m["max"] = h.max();
-        m["mean"] = h.mean();
-        metrics[kNames[i]] = m;
+        metrics[kNames[i]] = reports::metric_summary<ordered_json>(t.all.metrics[i]);
     }
     j["metrics"] = metrics;
     ordered_json ex = ordered_json::array();

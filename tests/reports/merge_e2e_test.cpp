@@ -1,0 +1,123 @@
+// report merge end to end: one run of 4 calls, the same run as 2 shards, the shards merged; the
+// merge has the single run's counts and its histograms are the sum of the shards'.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "reports/merge.hpp"
+#include "simulator/subprocess.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using mediasim::sim::Subprocess;
+using namespace std::chrono_literals;
+
+fs::path bin(const char* name) {
+    const char* dir = std::getenv("MEDIASIM_BIN_DIR");
+    return fs::path(dir ? dir : MEDIASIM_BINARY_DIR "/bin") / name;
+}
+
+nlohmann::json summary(const fs::path& dir) {
+    std::ifstream in(dir / "summary.json");
+    return nlohmann::json::parse(in, nullptr, false);
+}
+
+class MergeE2e : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        dir_ = fs::temp_directory_path() / fmt::format("mediasim_merge_e2e_{}", ::getpid());
+        fs::remove_all(dir_);
+        fs::create_directories(dir_);
+        auto s = Subprocess::spawn({bin("mediasim-server").string(), "--listen", "127.0.0.1:0",
+                                    "--data", (dir_ / "server-data").string()},
+                                   dir_ / "server.log");
+        ASSERT_TRUE(s.ok()) << s.error().to_string();
+        server_ = std::make_unique<Subprocess>(std::move(*s));
+        auto line = server_->wait_for_line("listening on ", 30s);
+        ASSERT_TRUE(line.ok()) << line.error().to_string();
+        base_ = line->substr(line->find("http://"));
+    }
+    void TearDown() override {
+        if (server_) {
+            EXPECT_EQ(server_->terminate(10s), 0) << server_->tail(20);
+        }
+        server_.reset();
+        fs::remove_all(dir_);
+    }
+
+    int mediasim(std::vector<std::string> args, const std::string& log) {
+        args.insert(args.begin(), bin("mediasim").string());
+        auto p = Subprocess::spawn(args, dir_ / log);
+        EXPECT_TRUE(p.ok()) << p.error().to_string();
+        if (!p.ok()) return -1;
+        const int rc = p->wait(180s);
+        EXPECT_EQ(rc, 0) << log << ":\n" << p->tail(40);
+        return rc;
+    }
+    void run(const std::string& out, std::vector<std::string> extra = {}) {
+        std::vector<std::string> args = {
+            "run",           MEDIASIM_SOURCE_DIR "/scenarios/inbound_only.yaml",
+            "--webhook",     base_ + "/voice",
+            "--calls",       "4",
+            "--concurrency", "4",
+            "--out",         (dir_ / out).string(),
+            "--quiet"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        mediasim(args, out + ".log");
+    }
+
+    fs::path dir_;
+    std::unique_ptr<Subprocess> server_;
+    std::string base_;
+};
+
+TEST_F(MergeE2e, ShardsMergedEqualOneRun) {
+    run("A");
+    run("B0", {"--shard", "0/2"});
+    run("B1", {"--shard", "1/2"});
+    ASSERT_EQ(mediasim({"report", "merge", (dir_ / "B0").string(), (dir_ / "B1").string(), "--out",
+                        (dir_ / "M").string()},
+                       "merge.log"),
+              0);
+    const auto a = summary(dir_ / "A");
+    const auto b0 = summary(dir_ / "B0");
+    const auto m = summary(dir_ / "M");
+    ASSERT_TRUE(a.is_object() && b0.is_object() && m.is_object());
+    EXPECT_EQ(a["calls"]["started"], 4);
+    EXPECT_EQ(a["calls"]["completed"], 4);
+    EXPECT_EQ(b0["calls"]["started"], 2);  // each shard ran its share
+    EXPECT_EQ(m["calls"]["started"], a["calls"]["started"]);
+    EXPECT_EQ(m["calls"]["completed"], a["calls"]["completed"]);
+    EXPECT_EQ(m["calls"]["failed"], a["calls"]["failed"]);
+    EXPECT_EQ(m["shard"]["count"], 2);
+
+    // Every metric's merged histogram is the sum of the shards' (and what the summary says).
+    int metrics = 0;
+    for (const auto& e : fs::directory_iterator(dir_ / "B0")) {
+        if (e.path().extension() != ".hlog") continue;
+        const auto name = e.path().filename();
+        auto h0 = mediasim::reports::histogram_of_log(dir_ / "B0" / name);
+        auto h1 = mediasim::reports::histogram_of_log(dir_ / "B1" / name);
+        auto hm = mediasim::reports::histogram_of_log(dir_ / "M" / name);
+        ASSERT_TRUE(h0.ok() && h1.ok() && hm.ok()) << name;
+        mediasim::core::Histogram sum = *h0;
+        sum.add(*h1);
+        EXPECT_TRUE(*hm == sum) << name;
+        const auto& sm = m["metrics"][e.path().stem().string()];
+        EXPECT_EQ(sm["count"], sum.total_count()) << name;
+        EXPECT_EQ(sm["p99"], sum.value_at_percentile(99)) << name;
+        ++metrics;
+    }
+    EXPECT_GE(metrics, 1);
+    EXPECT_TRUE(fs::exists(dir_ / "M" / "report.html"));
+    EXPECT_TRUE(fs::exists(dir_ / "M" / "summary.md"));
+    // A pacing error was measured on every frame sent: the histograms are not empty.
+    EXPECT_GT(m["metrics"]["pacing_error"]["count"], 0);
+}
+
+}  // namespace
