@@ -101,11 +101,13 @@ void BM_Base64Decode(benchmark::State& st) {
 }
 BENCHMARK(BM_Base64Decode)->Arg(160)->Arg(64 * 1024);
 
-// One 20 ms frame through the resampler (state kept across frames, as on a stream).
-void BM_Resample(benchmark::State& st) {
+// One 20 ms frame through the resampler (state kept across frames, as on a stream), on each
+// engine: BM_Resample (the default: the FIR for 8k <-> 16k, else speexdsp), BM_ResampleSpeex
+// (speexdsp quality 3) and BM_ResampleFir (the polyphase FIR).
+void resample_frames(benchmark::State& st, core::Resampler::Engine engine) {
     const int in_rate = static_cast<int>(st.range(0));
     const int out_rate = static_cast<int>(st.range(1));
-    core::Resampler rs(in_rate, out_rate);
+    core::Resampler rs(in_rate, out_rate, engine);
     const auto in = speechlike(static_cast<std::size_t>(in_rate / 50), in_rate);
     std::vector<std::int16_t> out(rs.max_output(in.size()));
     for (auto _ : st) {
@@ -114,13 +116,27 @@ void BM_Resample(benchmark::State& st) {
     }
     st.SetLabel("per 20 ms frame");
 }
-BENCHMARK(BM_Resample)
-    ->Args({8000, 16000})
-    ->Args({16000, 8000})
-    ->Args({8000, 24000})
-    ->Args({24000, 8000})
-    ->Args({8000, 48000})
-    ->Args({48000, 8000});
+void BM_Resample(benchmark::State& st) {
+    resample_frames(st, core::Resampler::Engine::kAuto);
+}
+void BM_ResampleSpeex(benchmark::State& st) {
+    resample_frames(st, core::Resampler::Engine::kSpeexdsp);
+}
+void BM_ResampleFir(benchmark::State& st) {
+    resample_frames(st, core::Resampler::Engine::kFir);
+}
+#define MEDIASIM_RESAMPLE_PAIRS(bm) \
+    BENCHMARK(bm)                   \
+        ->Args({8000, 16000})       \
+        ->Args({16000, 8000})       \
+        ->Args({8000, 24000})       \
+        ->Args({24000, 8000})       \
+        ->Args({8000, 48000})       \
+        ->Args({48000, 8000})
+MEDIASIM_RESAMPLE_PAIRS(BM_Resample);
+MEDIASIM_RESAMPLE_PAIRS(BM_ResampleSpeex);
+MEDIASIM_RESAMPLE_PAIRS(BM_ResampleFir);
+#undef MEDIASIM_RESAMPLE_PAIRS
 
 // The text of a Twilio media message → 160 PCM16 samples at 8 kHz.
 void BM_InboundFrame(benchmark::State& st) {
@@ -156,11 +172,12 @@ void BM_OutboundFrame(benchmark::State& st) {
 }
 BENCHMARK(BM_OutboundFrame);
 
-// The text of a Twilio media message → 320 PCM16 samples at 16 kHz.
-void BM_InboundFrame16k(benchmark::State& st) {
+// The text of a Twilio media message → 320 PCM16 samples at 16 kHz, with the Resampler's default
+// engine (the FIR for 8k -> 16k); BM_InboundFrame16kSpeex forces speexdsp for comparison.
+void inbound_frame_16k(benchmark::State& st, core::Resampler::Engine engine) {
     const std::string text = twilio_media_text();
     core::FastParser parser;
-    core::Resampler up(8000, 16000);
+    core::Resampler up(8000, 16000, engine);
     std::uint8_t mulaw[512];
     std::int16_t pcm8[512];
     std::int16_t pcm16[1024];
@@ -173,12 +190,20 @@ void BM_InboundFrame16k(benchmark::State& st) {
     }
     st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations()));
 }
+void BM_InboundFrame16k(benchmark::State& st) {
+    inbound_frame_16k(st, core::Resampler::Engine::kAuto);
+}
 BENCHMARK(BM_InboundFrame16k);
+void BM_InboundFrame16kSpeex(benchmark::State& st) {
+    inbound_frame_16k(st, core::Resampler::Engine::kSpeexdsp);
+}
+BENCHMARK(BM_InboundFrame16kSpeex);
 
-// 320 PCM16 samples at 16 kHz → the text of a media message to Twilio.
-void BM_OutboundFrame16k(benchmark::State& st) {
+// 320 PCM16 samples at 16 kHz → the text of a media message to Twilio (default engine: the FIR);
+// BM_OutboundFrame16kSpeex forces speexdsp.
+void outbound_frame_16k(benchmark::State& st, core::Resampler::Engine engine) {
     const auto pcm16 = speechlike(320, 16000);
-    core::Resampler down(16000, 8000);
+    core::Resampler down(16000, 8000, engine);
     std::int16_t pcm8[512];
     std::uint8_t mulaw[512];
     std::string out;
@@ -193,7 +218,14 @@ void BM_OutboundFrame16k(benchmark::State& st) {
     }
     st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations()));
 }
+void BM_OutboundFrame16k(benchmark::State& st) {
+    outbound_frame_16k(st, core::Resampler::Engine::kAuto);
+}
 BENCHMARK(BM_OutboundFrame16k);
+void BM_OutboundFrame16kSpeex(benchmark::State& st) {
+    outbound_frame_16k(st, core::Resampler::Engine::kSpeexdsp);
+}
+BENCHMARK(BM_OutboundFrame16kSpeex);
 
 }  // namespace
 

@@ -69,7 +69,14 @@ class EchoBot final : public Bot {
         : vad_(o.vad_threshold_dbfs, o.vad_start_ms / kFrameMs, o.silence_ms / kFrameMs),
           start_frames_(std::max(1, o.vad_start_ms / kFrameMs)),
           hangover_frames_(std::max(1, o.silence_ms / kFrameMs)),
-          max_bytes_(static_cast<std::size_t>(o.max_utterance_ms) * 8) {}
+          max_bytes_(static_cast<std::size_t>(o.max_utterance_ms) * 8),
+          greeting_(o.greeting_audio) {}
+
+    void on_start(BotOutput& out) override {
+        if (!greeting_ || greeting_->empty()) return;
+        out.play(*greeting_);
+        send_mark(out, "greeting");
+    }
 
     void on_caller_audio(std::span<const std::uint8_t> mulaw, std::uint64_t,
                          BotOutput& out) override {
@@ -137,6 +144,7 @@ class EchoBot final : public Bot {
     std::vector<std::size_t> frame_sizes_;
     std::deque<std::string> pending_marks_;  // sent, not yet echoed: the bot is "playing"
     std::uint64_t utterances_ = 0, tones_ = 0;
+    std::shared_ptr<const std::vector<std::uint8_t>> greeting_;
 };
 
 }  // namespace

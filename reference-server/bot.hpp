@@ -32,6 +32,8 @@ class Bot {
                                  BotOutput& out) = 0;
     virtual void on_dtmf(char digit, BotOutput& out) = 0;
     virtual void on_mark(std::string_view name, BotOutput& out) = 0;
+    // The stream has started (after `start`): a bot may speak first, as most voice bots do.
+    virtual void on_start(BotOutput&) {}
 };
 
 // Frame-energy voice activity detector over μ-law (decoded with core/g711) with start and
@@ -51,8 +53,9 @@ class EnergyVad {
     int run_ = 0;  // loud frames in a row (silent) or silent frames in a row (speaking)
 };
 
-// Echo: when the caller stops talking, sends their last utterance back as media followed by a
-// mark ("echo-N"); a DTMF digit is answered with a short tone and a mark ("tone-N"). When the
+// Echo: greets the caller when the stream starts (BotOptions::greeting_audio, then the mark
+// "greeting"); when the caller stops talking, sends their last utterance back as media followed by
+// a mark ("echo-N"); a DTMF digit is answered with a short tone and a mark ("tone-N"). When the
 // caller starts talking while the bot's audio is still playing (a mark not yet echoed), it
 // sends `clear` (barge-in).
 std::unique_ptr<Bot> make_echo_bot(const BotOptions& opts);

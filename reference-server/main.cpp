@@ -5,6 +5,7 @@
 #include <span>
 #include <string>
 
+#include "core/tts.hpp"
 #include "reference-server/http_server.hpp"
 #include "reference-server/log.hpp"
 #include "reference-server/server_config.hpp"
@@ -24,7 +25,7 @@ int main(int argc, char** argv) {
         std::printf("%s", cli->help_text.c_str());
         return 0;
     }
-    const ServerConfig& config = cli->config;
+    ServerConfig& config = cli->config;
     Logger log;
 
     std::error_code ec;
@@ -38,6 +39,17 @@ int main(int argc, char** argv) {
     if (!storage) {
         std::fprintf(stderr, "mediasim-server: --data: %s\n", storage.error().to_string().c_str());
         return 1;
+    }
+    if (config.bot.kind == "echo" && !config.bot.greeting.empty()) {
+        // Spoken once at start-up (and cached under the data directory), not per call.
+        auto greeting = mediasim::core::speak_mulaw(config.bot.greeting,
+                                                    {"en-us", config.data_dir / "tts-cache"});
+        if (greeting) {
+            config.bot.greeting_audio =
+                std::make_shared<const std::vector<std::uint8_t>>(std::move(*greeting));
+        } else {
+            log.warn("greeting_unavailable", {{"error", greeting.error().to_string()}});
+        }
     }
     auto server = Server::create(config, storage->get(), log);
     if (!server) {

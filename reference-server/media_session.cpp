@@ -232,7 +232,10 @@ void MediaSession::on_start(core::StartMsg& m) {
         recorder_ = deps_.storage->begin_stream(info);
         if (recorder_) recorder_->event("start", fmt::format("tracks={}", tracks));
     }
-    if (bidirectional_ && deps_.bot.kind == "echo") bot_ = make_echo_bot(deps_.bot);
+    if (bidirectional_ && deps_.bot.kind == "echo") {
+        bot_ = make_echo_bot(deps_.bot);
+        bot_->on_start(*this);
+    }
 }
 
 void MediaSession::on_dtmf(const core::DtmfMsg& m) {

@@ -240,7 +240,7 @@ core::Result<ServerConfig> parse_config_yaml(std::string_view text, std::string_
 
     if (const auto b = root["bot"]; b && c.keys(b, "bot",
                                                 {"kind", "vad_threshold_dbfs", "vad_start_ms",
-                                                 "silence_ms", "max_utterance_ms"})) {
+                                                 "silence_ms", "max_utterance_ms", "greeting"})) {
         if (const auto k = b["kind"]) {
             if (!k.IsScalar() || (k.Scalar() != "echo" && k.Scalar() != "none"))
                 c.error(k, "bot.kind", "expected one of: echo, none");
@@ -251,6 +251,7 @@ core::Result<ServerConfig> parse_config_yaml(std::string_view text, std::string_
         c.number(b, "bot", "vad_start_ms", cfg.bot.vad_start_ms, 20, 5000);
         c.number(b, "bot", "silence_ms", cfg.bot.silence_ms, 20, 10000);
         c.number(b, "bot", "max_utterance_ms", cfg.bot.max_utterance_ms, 100, 600000);
+        c.string(b, "bot", "greeting", cfg.bot.greeting);
     }
 
     if (auto st = c.result(); !st) return st.error();
@@ -290,7 +291,7 @@ core::Status validate(const ServerConfig& config) {
 core::Result<CommandLine> parse_command_line(std::span<char* const> args,
                                              std::optional<std::string> env_auth_token) {
     std::string listen, data, auth_token, config_file, public_url, flow, tls_cert, tls_key, handoff,
-        api_token;
+        api_token, greeting;
     int threads = 0;
     core::ArgParser p("mediasim-server",
                       "The Mediasim reference server: TwiML webhooks and the Media Streams "
@@ -312,7 +313,9 @@ core::Result<CommandLine> parse_command_line(std::span<char* const> args,
         .option("tls-cert", &tls_cert, "FILE", "PEM certificate chain: serve https/wss too")
         .option("tls-key", &tls_key, "FILE", "PEM private key for --tls-cert")
         .option("handoff-number", &handoff, "E164", "gather flow: <Dial> this number after")
-        .option("api-token", &api_token, "TOKEN", "bearer token guarding the calls API");
+        .option("api-token", &api_token, "TOKEN", "bearer token guarding the calls API")
+        .option("greeting", &greeting, "TEXT",
+                "what the echo bot says when a bidirectional stream starts (\"\": nothing)");
     if (auto st = p.parse(args); !st) return st.error();
     CommandLine out;
     if (p.help_requested()) {
@@ -349,6 +352,7 @@ core::Result<CommandLine> parse_command_line(std::span<char* const> args,
     if (p.given("tls-key")) cfg.tls.key_file = tls_key;
     if (p.given("handoff-number")) cfg.twiml.handoff_number = handoff;
     if (p.given("api-token")) cfg.api_token = api_token;
+    if (p.given("greeting")) cfg.bot.greeting = greeting;
     while (cfg.public_url.ends_with('/')) cfg.public_url.pop_back();
     if (auto st = validate(cfg); !st) return st.error();
     out.config = std::move(cfg);

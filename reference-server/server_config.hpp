@@ -8,10 +8,12 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/params.hpp"
 #include "core/result.hpp"
@@ -54,6 +56,12 @@ struct BotOptions {
     int vad_start_ms = 60;              // speech this long starts an utterance
     int silence_ms = 500;               // silence this long ends it
     int max_utterance_ms = 10'000;      // longer utterances are cut (bounds memory)
+    // Spoken (espeak-ng) when a bidirectional stream starts, followed by the mark "greeting".
+    // Empty: the bot says nothing until the caller has spoken.
+    std::string greeting =
+        "Hello, this is the Mediasim echo bot. Say something and I will say it back.";
+    // The greeting as 8 kHz μ-law, made once at start-up (main.cpp); empty: no greeting.
+    std::shared_ptr<const std::vector<std::uint8_t>> greeting_audio;
 };
 
 struct TlsFiles {

@@ -1,4 +1,5 @@
 // mediasim run SCENARIO: many calls by the scenario's load shape (overridable by flags).
+#include <charconv>
 #include <cstdio>
 
 #include "core/cli.hpp"
@@ -8,6 +9,7 @@
 namespace mediasim::sim {
 
 int cmd_run(Args args) {
+    std::string seed;
     std::string scenario_path, webhook, stream, auth_token, shard, duration, out, record_dir,
         ca_file, tts_cache;
     std::vector<std::string> connect_to;
@@ -33,6 +35,7 @@ int cmd_run(Args args) {
         .option("ca-file", &ca_file, "FILE", "trust this CA certificate (PEM)")
         .option("shard", &shard, "I/N", "run shard I (from 0) of N: every N-th call")
         .option("threads", &threads, "N", "worker threads (default: one per core)", 1)
+        .option("seed", &seed, "N", "seed for SIDs and random templates (default: random)")
         .option("tts-cache", &tts_cache, "DIR",
                 "cache of spoken texts (default: ~/.cache/mediasim)")
         .flag("quiet", &quiet, "no progress lines");
@@ -73,6 +76,16 @@ int cmd_run(Args args) {
             return 2;
         }
         req.duration = *d;
+    }
+    if (!seed.empty()) {
+        std::uint64_t s = 0;
+        auto [end, ec] = std::from_chars(seed.data(), seed.data() + seed.size(), s);
+        if (ec != std::errc() || end != seed.data() + seed.size()) {
+            std::fprintf(stderr, "mediasim run: --seed: \"%s\" is not a whole number\n",
+                         seed.c_str());
+            return 2;
+        }
+        req.seed = s;
     }
     if (!shard.empty()) {
         int i = -1, n = 0;

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <random>
 #include <sstream>
 
 #include "reports/html.hpp"
@@ -52,6 +53,7 @@ int run_scenario(const RunRequest& req) {
     RunOptions opts;
     opts.load = scenario->load;
     opts.threads = req.threads;
+    opts.seed = req.seed ? *req.seed : std::random_device{}();
     opts.live = !req.quiet && ::isatty(STDERR_FILENO);
     opts.quiet = req.quiet;
     opts.out_dir = req.out_dir;

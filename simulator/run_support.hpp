@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -21,6 +22,7 @@ struct RunRequest {
     std::optional<std::chrono::milliseconds> duration;
     int shard = 0, shards = 1;
     int threads = 0;
+    std::optional<std::uint64_t> seed;  // unset: random (fresh CallSids every run)
     bool quiet = false;
     std::string command_line;
 };

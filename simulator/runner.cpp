@@ -226,7 +226,9 @@ RunResult run_load(const RunOptions& opts, const CallStarter& start) {
                          (started - 1) * static_cast<std::uint64_t>(opts.shards);
                 slot.shard = opts.shard;
                 slot.seed = opts.seed ^ (slot.n * 0x9E3779B97F4A7C15ULL);
-                slot.due = next_due;
+                // Latencies count from when the call was due; a call that waited for a free
+                // slot (the concurrency limit is the client's choice) is due when one freed.
+                slot.due = std::max(next_due, now);
                 Worker& w = *workers[next_worker++ % workers.size()];
                 slot.io = &w.io;
                 slot.stats = &w.stats;

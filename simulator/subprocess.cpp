@@ -131,6 +131,15 @@ core::Result<std::string> Subprocess::wait_for_line(std::string_view needle,
     }
 }
 
+int Subprocess::wait(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (running()) {
+        if (std::chrono::steady_clock::now() > deadline) return terminate();
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return status_;
+}
+
 int Subprocess::terminate(std::chrono::milliseconds grace) {
     if (pid_ < 0) return status_;
     ::kill(pid_, SIGTERM);

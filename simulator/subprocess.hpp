@@ -33,6 +33,9 @@ class Subprocess {
     // SIGTERM, then SIGKILL after `grace`. Returns the exit status as the shell shows it
     // (128+N for a signal), or -1 when there was no child.
     int terminate(std::chrono::milliseconds grace = std::chrono::seconds(5));
+    // Waits for the child to exit by itself; after `timeout` it is terminated. Returns the exit
+    // status as terminate() does.
+    int wait(std::chrono::milliseconds timeout);
     // Non-blocking: true while the child runs.
     bool running();
     pid_t pid() const { return pid_; }

@@ -1,0 +1,140 @@
+// The shipped scenarios and `mediasim demo`, end to end: the real mediasim binary against the
+// real mediasim-server on loopback.
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "simulator/subprocess.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using mediasim::sim::Subprocess;
+using namespace std::chrono_literals;
+
+fs::path bin(const char* name) {
+    const char* dir = std::getenv("MEDIASIM_BIN_DIR");
+    return fs::path(dir ? dir : MEDIASIM_BINARY_DIR "/bin") / name;
+}
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+class ShippedScenarios : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        dir_ = fs::temp_directory_path() / fmt::format("mediasim_scenarios_{}", ::getpid());
+        fs::remove_all(dir_);
+        fs::create_directories(dir_);
+        auto s = Subprocess::spawn({bin("mediasim-server").string(), "--listen", "127.0.0.1:0",
+                                    "--data", (dir_ / "server-data").string()},
+                                   dir_ / "server.log");
+        ASSERT_TRUE(s.ok()) << s.error().to_string();
+        server_ = new Subprocess(std::move(*s));
+        auto line = server_->wait_for_line("listening on ", 30s);
+        ASSERT_TRUE(line.ok()) << line.error().to_string();
+        base_ = line->substr(line->find("http://"));
+    }
+    static void TearDownTestSuite() {
+        if (server_) {
+            EXPECT_EQ(server_->terminate(10s), 0) << server_->tail(20);
+        }
+        delete server_;
+        server_ = nullptr;
+        fs::remove_all(dir_);
+    }
+
+    // Runs `mediasim run` and returns its summary.json.
+    nlohmann::json run(const std::string& scenario, std::vector<std::string> extra = {}) {
+        const fs::path out = dir_ / scenario;
+        std::vector<std::string> argv = {bin("mediasim").string(),
+                                         "run",
+                                         MEDIASIM_SOURCE_DIR "/scenarios/" + scenario + ".yaml",
+                                         "--webhook",
+                                         base_ + "/voice",
+                                         "--out",
+                                         out.string(),
+                                         "--quiet"};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        auto p = Subprocess::spawn(argv, dir_ / (scenario + ".log"));
+        EXPECT_TRUE(p.ok());
+        if (!p.ok()) return {};
+        const int rc = p->wait(180s);
+        EXPECT_EQ(rc, 0) << scenario << ":\n" << p->tail(40) << slurp(out / "summary.md");
+        EXPECT_TRUE(fs::exists(out / "report.html"));
+        return nlohmann::json::parse(slurp(out / "summary.json"), nullptr, false);
+    }
+
+    static void expect_clean(const nlohmann::json& s, int calls) {
+        ASSERT_TRUE(s.is_object());
+        EXPECT_EQ(s["calls"]["started"], calls);
+        EXPECT_EQ(s["calls"]["completed"], calls);
+        EXPECT_EQ(s["calls"]["failed"], 0);
+        EXPECT_EQ(s["calls"]["expectations_failed"], 0);
+    }
+
+    static inline fs::path dir_;
+    static inline Subprocess* server_ = nullptr;
+    static inline std::string base_;
+};
+
+TEST_F(ShippedScenarios, InboundOnly) {
+    auto s = run("inbound_only");
+    expect_clean(s, 1);
+}
+
+TEST_F(ShippedScenarios, Conversation) {
+    auto s = run("conversation");
+    expect_clean(s, 1);
+    // The bot's answer came, and its latency was measured from the end of the caller's words.
+    EXPECT_GE(s["metrics"]["response_latency"]["count"], 1);
+    EXPECT_GE(s["metrics"]["mark_rtt"]["count"], 1);
+}
+
+TEST_F(ShippedScenarios, BargeIn) {
+    auto s = run("barge_in");
+    expect_clean(s, 1);
+    EXPECT_EQ(s["metrics"]["clear_latency"]["count"], 1);
+}
+
+TEST_F(ShippedScenarios, DtmfMenu) {
+    auto s = run("dtmf_menu");
+    expect_clean(s, 1);
+}
+
+TEST_F(ShippedScenarios, LoadProfileScaledDown) {
+    auto s = run("load_profile", {"--calls", "6", "--concurrency", "3", "--rate", "10"});
+    expect_clean(s, 6);
+    // Every call left a line, with distinct CallSids.
+    std::ifstream jl(dir_ / "load_profile" / "calls.jsonl");
+    std::set<std::string> sids;
+    for (std::string line; std::getline(jl, line);)
+        sids.insert(nlohmann::json::parse(line)["call_sid"].get<std::string>());
+    EXPECT_EQ(sids.size(), 6u);
+}
+
+// The first Quick start command's job: `mediasim demo` starts its own server and passes.
+TEST(Demo, PlaysTheDefaultScenarioAgainstTheReferenceServer) {
+    const fs::path out = fs::temp_directory_path() / fmt::format("mediasim_demo_{}", ::getpid());
+    fs::remove_all(out);
+    fs::create_directories(out);
+    auto p = Subprocess::spawn({bin("mediasim").string(), "demo", "--out", out.string()},
+                               out / "demo.log");
+    ASSERT_TRUE(p.ok());
+    EXPECT_EQ(p->wait(180s), 0) << p->tail(60);
+    const std::string log = slurp(out / "demo.log");
+    EXPECT_THAT(log, ::testing::HasSubstr("**PASS** — 1 calls started, 1 completed"));
+    EXPECT_TRUE(fs::exists(out / "run" / "report.html"));
+    EXPECT_FALSE(fs::is_empty(out / "recordings"));
+    fs::remove_all(out);
+}
+
+}  // namespace
