@@ -16,6 +16,9 @@
 #                              core 0, so that neither steals the other's core); PIN=0 disables.
 #   SIM_THREADS=1              mediasim run --threads (default: one per CPU in SIM_CPUS)
 #   SERVER_THREADS=1           mediasim-server --threads (default: one per CPU in SERVER_CPUS)
+#   NICE=0                     run both processes at this nice level (e.g. -10 as root): on a
+#                              machine shared with builds, it keeps their time slices from
+#                              showing up as the simulator's pacing error; say so with the figures
 #   HOLD=30s                   the hold time of every call (the scenario's silence step)
 #   RAMP_S=5                   calls start at N/RAMP_S per second (at least 50/s)
 #   BUILD=1                    build Release in build-rel first (BUILD=0: use what is there)
@@ -37,6 +40,7 @@ SERVER_CPUS=${SERVER_CPUS:-0}
 HOLD=${HOLD:-30s}
 RAMP_S=${RAMP_S:-5}
 BUILD=${BUILD:-1}
+NICE=${NICE:-0}
 
 cpu_count() {  # number of CPUs in a taskset list like "0", "0,1", "0-1"
     python3 -c 'import sys
@@ -55,6 +59,10 @@ else
     SERVER_THREADS=${SERVER_THREADS:-$(nproc)}
     sim_pin=()
     server_pin=()
+fi
+if [[ $NICE != 0 ]]; then
+    sim_pin=(nice -n "$NICE" "${sim_pin[@]}")
+    server_pin=(nice -n "$NICE" "${server_pin[@]}")
 fi
 
 # Every call holds a socket in the simulator and a socket plus a recording in the server.
@@ -122,6 +130,7 @@ if [[ $PIN == 1 ]]; then
 else
     echo "# pinning: none (simulator --threads $SIM_THREADS, server --threads $SERVER_THREADS)"
 fi
+[[ $NICE != 0 ]] && echo "# both processes at nice $NICE"
 echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%6s %6s %5s | %6s %8s %7s %7s | %6s %6s %6s %6s | %7s | %6s %7s | %s\n' \
     calls done fail "simCPU" "us/call·s" "simMB" "KB/call" "p50" "p99" "p99.9" "max" \
