@@ -21,7 +21,7 @@ struct Url {
     std::string port;    // as written; empty when none was written
     std::string target;  // path + "?" + query, "/" at least
     std::string path() const;
-    std::string query() const;  // without '?'
+    std::string query() const;            // without '?'
     std::string port_or_default() const;  // written port, or 80/443 by scheme
     bool is_tls() const { return scheme == "https" || scheme == "wss"; }
     std::string to_string() const;  // scheme://host[:port]target

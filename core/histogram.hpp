@@ -16,7 +16,7 @@
 namespace mediasim::core {
 
 class Histogram {
-public:
+  public:
     // Defaults: 1 µs to one hour at 3 significant digits.
     explicit Histogram(std::int64_t lowest_discernible = 1,
                        std::int64_t highest_trackable = 3'600'000'000LL,
@@ -70,7 +70,7 @@ public:
     std::int64_t value_from_index(std::size_t i) const;
     std::size_t index_for(std::int64_t value) const;
 
-private:
+  private:
     std::int64_t lowest_;
     std::int64_t highest_;
     int digits_;
@@ -94,13 +94,13 @@ private:
 // Interval_Max is written in units of max_value_divisor (1000.0 turns µs into ms, as the tools'
 // default convention for latency logs).
 class HistogramLogWriter {
-public:
+  public:
     explicit HistogramLogWriter(std::ostream& out, double max_value_divisor = 1000.0);
     void write_header(double start_time_epoch_seconds, std::string_view comment = {});
     void write_interval(std::string_view tag, double start_seconds_since_start,
                         double length_seconds, const Histogram& h);
 
-private:
+  private:
     std::ostream& out_;
     double divisor_;
 };
@@ -112,6 +112,7 @@ struct LogInterval {
     Histogram histogram;
 };
 // Reads a log written by HistogramLogWriter (or by HdrHistogram's tools).
-Result<std::vector<LogInterval>> read_histogram_log(std::istream& in, std::string_view name = "<log>");
+Result<std::vector<LogInterval>> read_histogram_log(std::istream& in,
+                                                    std::string_view name = "<log>");
 
 }  // namespace mediasim::core

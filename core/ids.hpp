@@ -9,11 +9,11 @@
 namespace mediasim::core {
 
 class SidGenerator {
-public:
+  public:
     explicit SidGenerator(std::uint64_t seed = std::random_device{}());
     std::string next(std::string_view prefix);  // e.g. next("CA")
 
-private:
+  private:
     std::mt19937_64 rng_;
 };
 

@@ -157,7 +157,7 @@ struct ServerMediaView {
 // gives Kind::other, and the caller falls back to parse_twilio_message / parse_server_message.
 // One parser per thread or per session.
 class FastParser {
-public:
+  public:
     enum class Kind { media, other, invalid };
 
     FastParser();
@@ -178,7 +178,7 @@ public:
     // must hold base64_decoded_max_size(payload.size()) bytes. Returns the bytes decoded.
     Result<std::size_t> decode_payload(std::uint8_t* mulaw_out) const;
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
     MediaView media_;

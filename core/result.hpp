@@ -23,8 +23,8 @@ Diagnostic make_error(std::string message, std::string path = {});
 
 template <class T>
 class [[nodiscard]] Result {
-public:
-    Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT(implicit)
+  public:
+    Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}           // NOLINT(implicit)
     Result(Diagnostic error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
 
     bool ok() const { return v_.index() == 0; }
@@ -40,7 +40,7 @@ public:
 
     const Diagnostic& error() const { return std::get<1>(v_); }
 
-private:
+  private:
     std::variant<T, Diagnostic> v_;
 };
 

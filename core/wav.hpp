@@ -63,7 +63,7 @@ Status write_wav(const std::filesystem::path& path, const AudioFormat& format,
 // A WAV that grows as audio arrives and stays readable at all times: the header is rewritten
 // at most every `header_interval` and on close. Not thread-safe; one writer per file.
 class WavWriter {
-public:
+  public:
     WavWriter() = default;
     ~WavWriter();
     WavWriter(WavWriter&&) noexcept;
@@ -72,13 +72,13 @@ public:
     Status open(const std::filesystem::path& path, const AudioFormat& format,
                 std::chrono::milliseconds header_interval = std::chrono::milliseconds(1000));
     Status write(std::span<const std::uint8_t> bytes);  // whole sample frames
-    Status flush();                                      // data + header to the OS
+    Status flush();                                     // data + header to the OS
     Status close();
     bool is_open() const { return file_ != nullptr; }
     std::uint64_t data_bytes() const { return data_bytes_; }
     const AudioFormat& format() const { return format_; }
 
-private:
+  private:
     Status rewrite_header();
     std::FILE* file_ = nullptr;
     std::filesystem::path path_;
@@ -89,8 +89,8 @@ private:
 };
 
 struct RepairReport {
-    bool changed = false;           // false when the file was already valid
-    std::uint64_t data_bytes = 0;   // audio bytes kept
+    bool changed = false;             // false when the file was already valid
+    std::uint64_t data_bytes = 0;     // audio bytes kept
     std::uint64_t dropped_bytes = 0;  // a trailing partial sample frame, if any
 };
 // Makes a WAV whose writer died valid again: the header sizes are set from the file length,

@@ -12,8 +12,8 @@ namespace mediasim::net {
 namespace ssl = boost::asio::ssl;
 
 struct ClientTlsOptions {
-    bool insecure = false;             // --insecure: accept any certificate
-    std::filesystem::path ca_file;     // --ca-file: trust this CA (PEM); empty: system store
+    bool insecure = false;          // --insecure: accept any certificate
+    std::filesystem::path ca_file;  // --ca-file: trust this CA (PEM); empty: system store
 };
 core::Result<std::shared_ptr<ssl::context>> make_client_tls(const ClientTlsOptions& opts);
 

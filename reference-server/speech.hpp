@@ -19,7 +19,7 @@ namespace mediasim::server {
 
 // Energy-based VAD on 8 kHz PCM16, 20 ms frames, with hangover.
 class Vad {
-public:
+  public:
     struct Options {
         double threshold_dbfs = -40.0;  // frame energy above this is speech
         int start_frames = 3;           // speech frames in a row to start an utterance
@@ -31,7 +31,7 @@ public:
     Edge push(std::span<const std::int16_t> frame_8k);  // one 20 ms frame
     bool speaking() const { return speaking_; }
 
-private:
+  private:
     Options opts_;
     bool speaking_ = false;
     int run_ = 0;
@@ -44,7 +44,7 @@ struct Hints {
 
 // Recognises one utterance of 16 kHz PCM16.
 class SpeechEngine {
-public:
+  public:
     virtual ~SpeechEngine() = default;
     virtual std::string name() const = 0;
     virtual core::Result<std::string> recognize(std::span<const std::int16_t> pcm_16k,
@@ -74,7 +74,7 @@ struct TranscriptEvent {
 // A bounded pool of workers, each with its own engine. Streams push 8 kHz audio frames; the VAD
 // cuts utterances; utterances are resampled to 16 kHz (core::Resampler) and recognised.
 class TranscriptionService {
-public:
+  public:
     using EngineFactory = std::function<core::Result<std::unique_ptr<SpeechEngine>>()>;
     using Callback = std::function<void(const TranscriptEvent&)>;  // called on a worker thread
 
@@ -82,7 +82,7 @@ public:
     ~TranscriptionService();  // finishes queued work, then joins
 
     class Stream {
-    public:
+      public:
         virtual ~Stream() = default;
         // One 20 ms frame of caller audio (8 kHz PCM16) at timestamp_ms. Returns the VAD edge
         // (speech_start is what the assistant uses for barge-in).
@@ -99,14 +99,14 @@ public:
     double real_time_factor() const;  // processing time / audio time, over all work so far
     std::uint64_t utterances() const;
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
 
 // espeak-ng → 8 kHz μ-law. Thread-safe (serialised internally: espeak-ng is not re-entrant).
 class Tts {
-public:
+  public:
     static core::Result<std::unique_ptr<Tts>> create(std::string voice = "en-us");
     virtual ~Tts() = default;
     virtual core::Result<std::vector<std::uint8_t>> synthesize_mulaw(std::string_view text) = 0;
@@ -119,12 +119,12 @@ struct Rule {
     std::string answer;
 };
 class Assistant {
-public:
+  public:
     Assistant(std::vector<Rule> rules, std::string fallback, std::string greeting);
     const std::string& greeting() const { return greeting_; }
     std::string reply_to(std::string_view transcript) const;
 
-private:
+  private:
     std::vector<Rule> rules_;
     std::string fallback_;
     std::string greeting_;

@@ -304,8 +304,10 @@ TEST(ResamplerFir, FullScaleSquareWaveSaturatesWithoutWrapping) {
             }
         }
         // The overshoot next to each edge saturates at full scale instead of wrapping around.
-        EXPECT_EQ(*std::max_element(out.begin(), out.end()), 32767) << p.in_hz << " -> " << p.out_hz;
-        EXPECT_EQ(*std::min_element(out.begin(), out.end()), -32768) << p.in_hz << " -> " << p.out_hz;
+        EXPECT_EQ(*std::max_element(out.begin(), out.end()), 32767)
+            << p.in_hz << " -> " << p.out_hz;
+        EXPECT_EQ(*std::min_element(out.begin(), out.end()), -32768)
+            << p.in_hz << " -> " << p.out_hz;
     }
 }
 
