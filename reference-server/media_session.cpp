@@ -277,7 +277,14 @@ void MediaSession::start_transcription(const core::StartMsg& m) {
                          {{"call_sid", call_sid}, {"stream_sid", stream_sid}, {"error", e.error}});
                 return;
             }
-            if (e.text.empty()) return;
+            if (e.text.empty()) {
+                if (e.final)
+                    log.info("transcript_empty", {{"call_sid", call_sid},
+                                                  {"stream_sid", stream_sid},
+                                                  {"start", fmt::format("{:.2f}", e.start_seconds)},
+                                                  {"end", fmt::format("{:.2f}", e.end_seconds)}});
+                return;
+            }
             if (storage) {
                 TranscriptSegment seg;
                 seg.call_sid = call_sid;

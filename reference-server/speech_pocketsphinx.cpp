@@ -69,6 +69,9 @@ class PocketSphinxEngine final : public SpeechEngine {
 
     core::Status begin(const Hints& hints) override {
         std::string search = default_search_;
+        audio_.clear();
+        phrases_.clear();
+        for (const auto& p : hints.phrases) phrases_.push_back(normalize_words(p));
         if (!hints.empty()) {
             const std::string jsgf = hints.jsgf.empty() ? grammar_of(hints.phrases) : hints.jsgf;
             if (!jsgf.empty()) {
@@ -96,6 +99,7 @@ class PocketSphinxEngine final : public SpeechEngine {
         if (pcm.empty()) return core::Ok{};
         if (ps_process_raw(ps_, pcm.data(), pcm.size(), FALSE, FALSE) < 0)
             return core::make_error("PocketSphinx failed on the audio");
+        if (current_ != default_search_) audio_.insert(audio_.end(), pcm.begin(), pcm.end());
         return core::Ok{};
     }
 
@@ -107,7 +111,41 @@ class PocketSphinxEngine final : public SpeechEngine {
     core::Result<std::string> end() override {
         if (ps_end_utt(ps_) != 0) return core::make_error("PocketSphinx: cannot end utterance");
         const char* h = ps_get_hyp(ps_, nullptr);
-        return std::string(h ? h : "");
+        std::string text = h ? h : "";
+        if (!text.empty() || current_ == default_search_ || audio_.empty()) return text;
+        // The grammar search found no complete path. It happens on a decoder's first
+        // utterances, before the running cepstral mean has settled on phone audio (the first
+        // pass has just moved it), and on speech off the phrase list. So: the same grammar once
+        // more over the kept audio, then the language model, taking the nearest expected phrase
+        // when it is close (at most a third of its words wrong), else the words as heard.
+        const auto redecode = [&] {
+            ps_start_utt(ps_);
+            ps_process_raw(ps_, audio_.data(), audio_.size(), FALSE, FALSE);
+            ps_end_utt(ps_);
+            const char* hyp = ps_get_hyp(ps_, nullptr);
+            return std::string(hyp ? hyp : "");
+        };
+        text = redecode();
+        if (!text.empty() || ps_set_search(ps_, default_search_.c_str()) != 0) {
+            audio_.clear();
+            return text;
+        }
+        current_ = default_search_;
+        text = redecode();
+        audio_.clear();
+        const std::string* best = nullptr;
+        double best_rate = 1.0;
+        for (const auto& p : phrases_) {
+            const auto w = word_errors(p, text);
+            const double rate =
+                w.words ? static_cast<double>(w.errors) / static_cast<double>(w.words) : 1.0;
+            if (rate < best_rate) {
+                best_rate = rate;
+                best = &p;
+            }
+        }
+        if (best && best_rate <= 1.0 / 3.0 + 1e-9) return *best;
+        return text;
     }
 
   private:
@@ -142,6 +180,8 @@ class PocketSphinxEngine final : public SpeechEngine {
     ps_decoder_t* ps_ = nullptr;
     std::string default_search_, current_;
     std::set<std::string> grammars_;
+    std::vector<std::int16_t> audio_;   // the utterance, kept while a grammar decodes it
+    std::vector<std::string> phrases_;  // the utterance's phrase hints, normalised
 };
 
 }  // namespace

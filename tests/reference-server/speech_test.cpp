@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <numbers>
@@ -272,6 +273,173 @@ TEST(TranscriptionService, PocketSphinxStreamGivesPartialAndFinalWithTimes) {
     EXPECT_GT((*svc)->real_time_factor(), 0.0);
     for (int i = 0; i < 100 && (*svc)->queue_depth() != 0; ++i) std::this_thread::sleep_for(10ms);
     EXPECT_EQ((*svc)->queue_depth(), 0u);
+}
+
+// A small OpenAI-compatible endpoint: one request per connection; checks what it is sent.
+class TranscriptionEndpoint {
+  public:
+    struct Request {
+        std::string method, target, authorization, content_type, body;
+    };
+    TranscriptionEndpoint(int status, std::string reply)
+        : status_(status), reply_(std::move(reply)) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof a;
+        EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        EXPECT_EQ(::listen(fd_, 4), 0);
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+        port_ = ntohs(a.sin_port);
+        thread_ = std::thread([this] { serve(); });
+    }
+    ~TranscriptionEndpoint() {
+        ::shutdown(fd_, SHUT_RDWR);
+        ::close(fd_);
+        thread_.join();
+    }
+    std::string url() const {
+        return fmt::format("http://127.0.0.1:{}/v1/audio/transcriptions", port_);
+    }
+    std::vector<Request> requests() {
+        std::lock_guard lock(mu_);
+        return requests_;
+    }
+
+  private:
+    void serve() {
+        for (;;) {
+            const int c = ::accept(fd_, nullptr, nullptr);
+            if (c < 0) return;
+            timeval tv{10, 0};
+            ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            std::string in;
+            char buf[65536];
+            std::size_t header_end = std::string::npos, need = 0;
+            for (;;) {
+                const auto n = ::recv(c, buf, sizeof buf, 0);
+                if (n <= 0) break;
+                in.append(buf, static_cast<std::size_t>(n));
+                if (header_end == std::string::npos &&
+                    (header_end = in.find("\r\n\r\n")) != std::string::npos) {
+                    const auto h = header("content-length", in.substr(0, header_end));
+                    need = header_end + 4 + (h.empty() ? 0 : std::stoul(h));
+                }
+                if (header_end != std::string::npos && in.size() >= need) break;
+            }
+            Request r;
+            const auto head = in.substr(0, header_end);
+            const auto sp1 = head.find(' '), sp2 = head.find(' ', sp1 + 1);
+            r.method = head.substr(0, sp1);
+            r.target = head.substr(sp1 + 1, sp2 - sp1 - 1);
+            r.authorization = header("authorization", head);
+            r.content_type = header("content-type", head);
+            r.body = header_end == std::string::npos ? "" : in.substr(header_end + 4);
+            {
+                std::lock_guard lock(mu_);
+                requests_.push_back(r);
+            }
+            const auto out = fmt::format(
+                "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: "
+                "{}\r\nConnection: close\r\n\r\n{}",
+                status_, reply_.size(), reply_);
+            (void)::send(c, out.data(), out.size(), MSG_NOSIGNAL);
+            ::close(c);
+        }
+    }
+    static std::string header(std::string name, const std::string& head) {
+        std::string lower = head;
+        for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        const auto at = lower.find("\r\n" + name + ":");
+        if (at == std::string::npos) return {};
+        auto v = at + name.size() + 3;
+        while (v < head.size() && head[v] == ' ') ++v;
+        return head.substr(v, head.find("\r\n", v) - v);
+    }
+
+    int fd_ = -1;
+    std::uint16_t port_ = 0;
+    int status_;
+    std::string reply_;
+    std::thread thread_;
+    std::mutex mu_;
+    std::vector<Request> requests_;
+};
+
+TEST(OpenAiEngine, PostsMultipartWavWithBearerKeyAndReadsText) {
+    TranscriptionEndpoint endpoint(200, R"({"text":"I would like to check my balance."})");
+    auto engine = make_openai_engine({endpoint.url(), "sk-test-123", "whisper-1", 5000});
+    ASSERT_TRUE(engine.ok()) << engine.error().to_string();
+    EXPECT_EQ((*engine)->name(), "openai");
+    Pcm pcm(8000);  // half a second at 16 kHz
+    for (std::size_t i = 0; i < pcm.size(); ++i) pcm[i] = static_cast<std::int16_t>(i * 7);
+    auto text = (*engine)->recognize(pcm, Hints{{"check my balance", "opening hours"}, ""});
+    ASSERT_TRUE(text.ok()) << text.error().to_string();
+    EXPECT_EQ(*text, "I would like to check my balance.");
+
+    const auto reqs = endpoint.requests();
+    ASSERT_EQ(reqs.size(), 1u);
+    const auto& r = reqs[0];
+    EXPECT_EQ(r.method, "POST");
+    EXPECT_EQ(r.target, "/v1/audio/transcriptions");
+    EXPECT_EQ(r.authorization, "Bearer sk-test-123");
+    const std::string prefix = "multipart/form-data; boundary=";
+    ASSERT_EQ(r.content_type.substr(0, prefix.size()), prefix);
+    const auto boundary = "--" + r.content_type.substr(prefix.size());
+    // Split the body into its parts and check each.
+    std::map<std::string, std::string> parts;
+    std::size_t at = r.body.find(boundary);
+    ASSERT_EQ(at, 0u);
+    while (true) {
+        at += boundary.size();
+        if (r.body.compare(at, 2, "--") == 0) break;  // the closing boundary
+        const auto next = r.body.find("\r\n" + boundary, at);
+        ASSERT_NE(next, std::string::npos);
+        const auto part = r.body.substr(at + 2, next - at - 2);
+        const auto hend = part.find("\r\n\r\n");
+        const auto headers = part.substr(0, hend);
+        const auto n0 = headers.find("name=\"") + 6;
+        parts[headers.substr(n0, headers.find('"', n0) - n0)] = part.substr(hend + 4);
+        at = next + 2;
+    }
+    EXPECT_EQ(parts["model"], "whisper-1");
+    EXPECT_EQ(parts["prompt"], "check my balance, opening hours");
+    ASSERT_TRUE(parts.contains("file"));
+    const auto& file = parts["file"];
+    auto wav = core::parse_wav(std::span<const std::uint8_t>(
+        reinterpret_cast<const std::uint8_t*>(file.data()), file.size()));
+    ASSERT_TRUE(wav.ok()) << wav.error().to_string();
+    EXPECT_EQ(wav->format.sample_rate_hz, 16000);
+    EXPECT_EQ(wav->format.channels, 1);
+    EXPECT_EQ(wav->format.encoding, core::Encoding::pcm16);
+    ASSERT_EQ(wav->data.size(), pcm.size() * 2);
+    EXPECT_EQ(wav->data[2 * 100], static_cast<std::uint8_t>(700 & 0xff));  // the samples, as sent
+}
+
+TEST(OpenAiEngine, ErrorsSayWhatTheEndpointAnswered) {
+    TranscriptionEndpoint refuses(401, R"({"error":{"message":"Incorrect API key"}})");
+    auto e = make_openai_engine({refuses.url(), "wrong", "whisper-1", 5000});
+    ASSERT_TRUE(e.ok());
+    auto r = (*e)->recognize(Pcm(1600), {});
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message.find("HTTP 401"), std::string::npos) << r.error().message;
+    EXPECT_NE(r.error().message.find("Incorrect API key"), std::string::npos);
+
+    TranscriptionEndpoint garbled(200, "<html>not json</html>");
+    auto g = make_openai_engine({garbled.url(), "k", "whisper-1", 5000});
+    ASSERT_TRUE(g.ok());
+    auto gr = (*g)->recognize(Pcm(1600), {});
+    ASSERT_FALSE(gr.ok());
+    EXPECT_NE(gr.error().message.find("without a JSON"), std::string::npos) << gr.error().message;
+
+    EXPECT_FALSE(make_openai_engine({"ftp://x/v1", "", "whisper-1", 1000}).ok());
+    // Nothing listening: a clear connect error, not a hang.
+    auto closed = make_openai_engine({"http://127.0.0.1:1/v1/audio/transcriptions", "", "m", 2000});
+    ASSERT_TRUE(closed.ok());
+    auto cr = (*closed)->recognize(Pcm(1600), {});
+    ASSERT_FALSE(cr.ok());
+    EXPECT_NE(cr.error().message.find("connect"), std::string::npos) << cr.error().message;
 }
 
 }  // namespace
