@@ -83,8 +83,7 @@ std::vector<Item> load_prompts(const fs::path& texts, const fs::path& dir, std::
         const auto name = line.substr(0, colon);
         const auto text = line.substr(colon + 1);
         if (text.find('[') != std::string::npos || name.find('/') != std::string::npos) continue;
-        if (std::any_of(text.begin(), text.end(), [](char c) { return std::isdigit(c); }))
-            continue;
+        if (std::any_of(text.begin(), text.end(), [](char c) { return std::isdigit(c); })) continue;
         if (server::split_words(text).empty()) continue;
         auto w = core::read_wav_pcm(dir / (name + ".wav"), {8000, true});
         if (!w) continue;
@@ -170,19 +169,21 @@ int rtf(const std::vector<Item>& items, int streams) {
     }
     ss.clear();
     svc->reset();  // waits for every queued utterance
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double cpu = cpu_seconds() - c0;
     const double call_seconds = static_cast<double>(call.size()) / 8000.0;
     const double speech = (*svc)->audio_seconds();  // what the VAD handed to the recogniser
     const double rtf_cpu = cpu / speech;
     std::printf("%d stream(s) x %.1f s call (%zu prompts each), 1 worker: %zu final transcripts\n",
                 streams, call_seconds, items.size(), finals);
-    std::printf("speech recognised %.1f s; CPU %.1f s (wall %.1f s); max queue depth %zu\n",
-                speech, cpu, wall, max_depth);
+    std::printf("speech recognised %.1f s; CPU %.1f s (wall %.1f s); max queue depth %zu\n", speech,
+                cpu, wall, max_depth);
     std::printf("RTF (CPU / speech) %.3f; worker RTF (busy wall / speech) %.3f\n", rtf_cpu,
                 (*svc)->real_time_factor());
-    std::printf("streams per core: %.1f talking continuously; %.1f at %.0f%% speech (these calls)\n",
-                1.0 / rtf_cpu, call_seconds / cpu * streams, 100.0 * speech / (call_seconds * streams));
+    std::printf(
+        "streams per core: %.1f talking continuously; %.1f at %.0f%% speech (these calls)\n",
+        1.0 / rtf_cpu, call_seconds / cpu * streams, 100.0 * speech / (call_seconds * streams));
     return 0;
 }
 
@@ -214,10 +215,11 @@ int main(int argc, char** argv) {
         return 0;
     }
     const auto n = static_cast<std::size_t>(limit);
-    std::vector<Item> items = !sentences.empty() ? load_sentences(sentences, n)
-                                                 : load_prompts(prompts, sounds, n);
+    std::vector<Item> items =
+        !sentences.empty() ? load_sentences(sentences, n) : load_prompts(prompts, sounds, n);
     if (items.empty()) {
-        std::fprintf(stderr, "speech_bench: nothing to recognise (give --sentences or --prompts)\n");
+        std::fprintf(stderr,
+                     "speech_bench: nothing to recognise (give --sentences or --prompts)\n");
         return 2;
     }
     return mode == "wer" ? wer(items, verbose) : rtf(items, streams);

@@ -151,7 +151,6 @@ TEST(TranscriptionService, SlowEngineQueuesAndDropsNothing) {
             }));
     const Pcm quiet(160, 0), loud = tone_frame(8000);
     std::size_t max_depth = 0;
-    const auto t0 = std::chrono::steady_clock::now();
     std::uint64_t ts = 0;
     for (int u = 0; u < kUtterances; ++u) {
         for (int f = 0; f < kLoudFrames + 20; ++f, ts += 20) {
@@ -159,9 +158,8 @@ TEST(TranscriptionService, SlowEngineQueuesAndDropsNothing) {
             max_depth = std::max(max_depth, (*svc)->queue_depth());
         }
     }
-    // Pushing never waited for the engine: 4 streams x 6 s of audio went in far faster than
-    // the engine could take it (60 chunks x 20 ms per worker).
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+    // Pushing never waited for the engine: chunks piled up behind it (4 streams x 6 s of audio
+    // went in while each worker needs 20 ms per 200 ms chunk).
     EXPECT_GT(max_depth, 10u);
     EXPECT_GT((*svc)->queued_seconds(), 0.0);
     streams.clear();
