@@ -175,7 +175,7 @@ std::string capacity_verdict(const CapacityResult& r) {
         out += fmt::format(" Broken at {}: {}.", r.broken_at,
                            broken_list(r.slo, r.steps.back().evaluation));
     else if (r.broken_at == 0)
-        out += fmt::format(" Every step held, up to --max {} (the limit was not reached).",
+        out += fmt::format(" Every step held, up to --max {}: the capacity may be higher.",
                            r.plan.max);
     return out + "\n";
 }
