@@ -155,18 +155,34 @@ TEST_F(CapacityE2e, StepsUpAndReportsTheCapacityWithItsCharts) {
         if (fs::exists(p)) chromium = p;
     if (const char* e = std::getenv("MEDIASIM_CHROMIUM")) chromium = e;
     if (chromium.empty()) return;
-    const fs::path dom = dir_ / "dom.html";
-    auto b = Subprocess::spawn(
-        {chromium.string(), "--headless=new", "--no-sandbox", "--disable-gpu",
-         "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions",
-         "--user-data-dir=" + (dir_ / "profile").string(), "--dump-dom", "file://" + html.string()},
-        dom);
-    ASSERT_TRUE(b.ok());
-    ASSERT_EQ(b->wait(120s), 0) << slurp(dom);
-    const std::string d = slurp(dom);
+    const auto dump_dom = [&](const fs::path& page, const std::string& name) {
+        const fs::path dom = dir_ / name;
+        auto b =
+            Subprocess::spawn({chromium.string(), "--headless=new", "--no-sandbox", "--disable-gpu",
+                               "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions",
+                               "--user-data-dir=" + (dir_ / "profile").string(), "--dump-dom",
+                               "file://" + page.string()},
+                              dom);
+        EXPECT_TRUE(b.ok());
+        if (!b.ok()) return std::string();
+        EXPECT_EQ(b->wait(120s), 0) << slurp(dom);
+        return slurp(dom);
+    };
+    const std::string d = dump_dom(html, "dom.html");
     EXPECT_EQ(count(d, "<svg class=\"chart\""), 3) << d.substr(0, 2000);
     EXPECT_EQ(count(d, "<polyline"), 6);
     EXPECT_NE(d.find("id=\"step-table\""), std::string::npos);
+
+    // A step's own report: the report of a real run against the reference server, with its
+    // two distributions and four time series.
+    const fs::path step = fs::absolute(dir_ / "cap" / "steps" / "c3" / "report.html");
+    const std::string step_source = slurp(step);
+    EXPECT_EQ(count(step_source, "<svg class=\"chart\""), 6);
+    EXPECT_GE(count(step_source, "<polyline"), 6);  // a distribution or more, 4 time series
+    const std::string sd = dump_dom(step, "step-dom.html");
+    EXPECT_EQ(count(sd, "<svg class=\"chart\""), 6) << sd.substr(0, 2000);
+    EXPECT_EQ(count(sd, "<polyline"), count(step_source, "<polyline"));
+    EXPECT_NE(sd.find("id=\"verdict\">PASS<"), std::string::npos);
 }
 
 TEST_F(CapacityE2e, AFirstStepThatBreaksTheSloExitsOne) {
