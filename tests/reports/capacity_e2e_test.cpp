@@ -95,9 +95,11 @@ class CapacityE2e : public ::testing::Test {
 };
 
 TEST_F(CapacityE2e, StepsUpAndReportsTheCapacityWithItsCharts) {
-    // Limits far above what loopback gives, so every step holds on a loaded machine too.
+    // No timing assertion: limits no 2 s call can reach (its waits time out at 10 s, and the test
+    // is bounded), so every step holds however loaded the machine; the values are still real.
     std::string out;
-    ASSERT_EQ(capacity("response_p99<5s,pacing_p99<200ms,failed<0.1%", "3", "cap", &out), 0) << out;
+    ASSERT_EQ(capacity("response_p99<30s,pacing_p99<30000ms,failed<0.1%", "3", "cap", &out), 0)
+        << out;
     EXPECT_NE(out.find("concurrency"), std::string::npos) << out;
     EXPECT_NE(out.find("Capacity: 3 concurrent call(s)"), std::string::npos) << out;
     EXPECT_EQ(count(out, "  held\n"), 3) << out;
@@ -132,7 +134,7 @@ TEST_F(CapacityE2e, StepsUpAndReportsTheCapacityWithItsCharts) {
     const std::string source = slurp(html);
     EXPECT_EQ(count(source, "<svg class=\"chart\""), 3);
     EXPECT_EQ(count(source, "<polyline"), 6);
-    EXPECT_NE(source.find("data-name=\"pacing_p99&lt;200ms\""), std::string::npos);
+    EXPECT_NE(source.find("data-name=\"pacing_p99&lt;30000ms\""), std::string::npos);
     EXPECT_EQ(count(source, "<a href=\"steps/c"), 3);
     EXPECT_NE(source.find("capacity 3 concurrent calls"), std::string::npos);
     // Three points in each measured series (the polyline's "x,y " pairs).
