@@ -167,8 +167,8 @@ int rtf(const std::vector<Item>& items, int streams) {
         for (auto& st : ss) st->push(std::span<const std::int16_t>(call).subspan(off, 160), ts);
         max_depth = std::max(max_depth, (*svc)->queue_depth());
     }
-    ss.clear();
-    svc->reset();  // waits for every queued utterance
+    ss.clear();            // ends each stream's last utterance
+    (*svc)->wait_idle();  // every queued utterance recognised
     const double wall =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double cpu = cpu_seconds() - c0;

@@ -164,6 +164,7 @@ struct TranscriptionService::Impl {
     std::condition_variable cv;
     std::deque<std::shared_ptr<Utterance>> waiting;  // not yet taken by a worker
     bool stopping = false;
+    int decoding = 0;       // workers inside an utterance
     std::size_t depth = 0;  // chunks not yet decoded
     double queued = 0;      // their audio, seconds
 
@@ -209,8 +210,14 @@ struct TranscriptionService::Impl {
                 if (waiting.empty()) return;  // stopping, and every utterance done
                 u = std::move(waiting.front());
                 waiting.pop_front();
+                ++decoding;
             }
             decode(wk, *u);
+            {
+                std::lock_guard lock(mu);
+                --decoding;
+            }
+            cv.notify_all();
         }
     }
 
@@ -435,6 +442,11 @@ TranscriptionService::~TranscriptionService() {
 std::unique_ptr<TranscriptionService::Stream> TranscriptionService::open_stream(Hints hints,
                                                                                 Callback on_event) {
     return std::make_unique<StreamImpl>(*impl_, std::move(hints), std::move(on_event));
+}
+
+void TranscriptionService::wait_idle() {
+    std::unique_lock lock(impl_->mu);
+    impl_->cv.wait(lock, [&] { return impl_->waiting.empty() && impl_->decoding == 0; });
 }
 
 std::size_t TranscriptionService::queue_depth() const {

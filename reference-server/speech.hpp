@@ -132,6 +132,8 @@ class TranscriptionService {
     // Events of the stream arrive in order on on_event, also after the Stream is gone (for the
     // utterance finish() ended).
     std::unique_ptr<Stream> open_stream(Hints hints, Callback on_event);
+    // Waits until every utterance ended so far is recognised and its events delivered.
+    void wait_idle();
 
     // Metrics.
     std::size_t queue_depth() const;  // chunks waiting for a worker
