@@ -16,5 +16,7 @@ echo "== espeak-ng sentences (bench/speech_sentences.txt)"
 "$bin" wer --sentences "$here/speech_sentences.txt"
 echo "== recorded Asterisk prompts (first 60 with plain-word texts)"
 "$bin" wer --prompts "$texts" --sounds "$sounds" --limit 60
-echo "== real-time factor: 4 streams of 20 recorded prompts, one worker, no hints"
-"$bin" rtf --prompts "$texts" --sounds "$sounds" --limit 20 --streams 4
+echo "== real-time factor: 2 streams of 10 recorded prompts, one worker, no hints"
+"$bin" rtf --prompts "$texts" --sounds "$sounds" --limit 10 --streams 2
+echo "== real-time factor as the assistant runs: 4 streams of the espeak-ng sentences, with hints"
+"$bin" rtf --sentences "$here/speech_sentences.txt" --streams 4 --hints

@@ -2,13 +2,13 @@
 //
 //   speech_bench wer --sentences bench/speech_sentences.txt            espeak-ng sentences
 //   speech_bench wer --prompts TEXTS.txt --sounds DIR [--limit N]      recorded Asterisk prompts
-//   speech_bench rtf --sounds DIR [--streams N] [--limit N]            real-time factor
+//   speech_bench rtf (--sentences F | --prompts F --sounds DIR) [--streams N] [--hints]
 //
 // wer: word error rate of PocketSphinx on phone audio (8 kHz μ-law → core::Resampler → 16 kHz),
 // once with no hints (the general language model) and once with hints (the whole set's phrases
 // as the phrase list, as a flow's transcription.hints gives them).
 // rtf: N streams of recorded prompts pushed through TranscriptionService (VAD, resampler, one
-// PocketSphinx worker, as the server runs it), hints off; prints recognition CPU time / audio
+// PocketSphinx worker, as the server runs it), hints off or on (--hints); prints recognition CPU time / audio
 // time and the streams one core keeps up with (1 / RTF).
 #include <fmt/format.h>
 #include <sys/resource.h>
@@ -133,7 +133,10 @@ int wer(const std::vector<Item>& items, bool verbose) {
     return 0;
 }
 
-int rtf(const std::vector<Item>& items, int streams) {
+int rtf(const std::vector<Item>& items, int streams, bool with_hints) {
+    server::Hints hints;
+    if (with_hints)
+        for (const auto& it : items) hints.phrases.push_back(it.text);
     server::TranscriptionOptions opts;
     opts.workers = 1;
     auto svc = server::TranscriptionService::create(
@@ -153,7 +156,7 @@ int rtf(const std::vector<Item>& items, int streams) {
     std::size_t finals = 0;
     std::vector<std::unique_ptr<server::TranscriptionService::Stream>> ss;
     for (int s = 0; s < streams; ++s)
-        ss.push_back((*svc)->open_stream({}, [&](const server::TranscriptEvent& e) {
+        ss.push_back((*svc)->open_stream(hints, [&](const server::TranscriptEvent& e) {
             if (!e.final) return;
             std::lock_guard lock(mu);
             ++finals;
@@ -175,8 +178,9 @@ int rtf(const std::vector<Item>& items, int streams) {
     const double call_seconds = static_cast<double>(call.size()) / 8000.0;
     const double speech = (*svc)->audio_seconds();  // what the VAD handed to the recogniser
     const double rtf_cpu = cpu / speech;
-    std::printf("%d stream(s) x %.1f s call (%zu prompts each), 1 worker: %zu final transcripts\n",
-                streams, call_seconds, items.size(), finals);
+    std::printf("%d stream(s) x %.1f s call (%zu utterances each), 1 worker, hints %s: %zu final "
+                "transcripts\n",
+                streams, call_seconds, items.size(), with_hints ? "on" : "off", finals);
     std::printf("speech recognised %.1f s; CPU %.1f s (wall %.1f s); max queue depth %zu\n", speech,
                 cpu, wall, max_depth);
     std::printf("RTF (CPU / speech) %.3f; worker RTF (busy wall / speech) %.3f\n", rtf_cpu,
@@ -197,13 +201,14 @@ int main(int argc, char** argv) {
     const std::string mode = argv[1];
     std::string sentences, prompts, sounds = "/usr/share/asterisk/sounds/en";
     int limit = 1000, streams = 1;
-    bool verbose = false;
+    bool verbose = false, with_hints = false;
     core::ArgParser p("speech_bench " + mode, "PocketSphinx word error rate and real-time factor.");
     p.option("sentences", &sentences, "FILE", "sentences to speak with espeak-ng, one a line")
         .option("prompts", &prompts, "FILE", "Asterisk prompt texts (core-sounds-en.txt)")
         .option("sounds", &sounds, "DIR", "Asterisk prompt WAVs (/usr/share/asterisk/sounds/en)")
         .option("limit", &limit, "N", "at most N utterances", 1)
         .option("streams", &streams, "N", "rtf: concurrent streams", 1)
+        .flag("hints", &with_hints, "rtf: the set's texts as the phrase list")
         .flag("verbose", &verbose, "print every utterance");
     if (auto st = p.parse(std::span<char* const>(argv + 2, static_cast<std::size_t>(argc - 2)));
         !st) {
@@ -222,5 +227,5 @@ int main(int argc, char** argv) {
                      "speech_bench: nothing to recognise (give --sentences or --prompts)\n");
         return 2;
     }
-    return mode == "wer" ? wer(items, verbose) : rtf(items, streams);
+    return mode == "wer" ? wer(items, verbose) : rtf(items, streams, with_hints);
 }
