@@ -23,6 +23,12 @@ constexpr Command kCommands[] = {
      "convert audio files to and from Twilio's format (μ-law 8 kHz mono WAV)"},
     {"call", mediasim::sim::cmd_call,
      "make one call as Twilio would (webhook, TwiML, Media Stream) and show its timeline"},
+    {"record", mediasim::sim::cmd_record,
+     "a recording proxy between Twilio and your server: writes a session file"},
+    {"replay", mediasim::sim::cmd_replay,
+     "play a recorded session against a server and compare what it does; or write a scenario"},
+    {"soak", mediasim::sim::cmd_soak,
+     "calls back to back for a long time: latency, jitter, failures and server memory drift"},
     {"report", mediasim::sim::cmd_report,
      "write the HTML report of a run directory (or print its Markdown summary)"},
 };
