@@ -320,6 +320,8 @@ int cmd_soak(Args args) {
         .option("threads", &threads, "N", "worker threads (default: one per core)", 1)
         .option("tts-cache", &tts_cache, "DIR",
                 "cache of spoken texts (default: ~/.cache/mediasim)");
+    ImpairmentFlags impair;
+    add_impairment_flags(p, impair);
     if (auto st = p.parse(args); !st) {
         std::fprintf(stderr, "mediasim soak: %s\n", st.error().to_string().c_str());
         return 2;
@@ -393,8 +395,14 @@ int cmd_soak(Args args) {
         cur.index = windows.size();
     };
 
+    auto network = impairments_from_flags(impair);
+    if (!network) {
+        std::fprintf(stderr, "mediasim soak: %s\n", network.error().to_string().c_str());
+        return 2;
+    }
     double last_end_s = 0;
     RunRequest req;
+    req.target.network = *network;
     req.scenario_path = scenario_path;
     req.target.webhook = webhook;
     req.target.stream = stream;
