@@ -95,6 +95,20 @@ std::string environment_rows() {
 
 }  // namespace
 
+std::string_view report_css() {
+    return R"(body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;max-width:980px;color:#222;padding:0 16px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
+table{border-collapse:collapse;margin:6px 0}th,td{padding:3px 10px;border-bottom:1px solid #eee;text-align:left}
+td.n{text-align:right;font-variant-numeric:tabular-nums}
+.badge{display:inline-block;padding:2px 10px;border-radius:4px;color:#fff;font-weight:600}
+.pass{background:#2a8a3e}.fail{background:#c0392b}.muted{color:#777}
+svg.chart{display:block;margin:10px 0;background:#fff}
+svg .plot{fill:#fafafa;stroke:#ccc}svg .grid{stroke:#e4e4e4}svg .tick,svg .legend{font-size:11px;fill:#555}
+svg .label{font-size:12px;fill:#333}svg .title{font-size:13px;font-weight:600;fill:#222}svg .empty{fill:#999}
+code{background:#f3f3f3;padding:1px 4px;border-radius:3px}
+)";
+}
+
 std::string html_escape(std::string_view text) {
     return core::xml_escape(text);
 }
@@ -213,18 +227,9 @@ core::Result<std::string> render_html_report(const fs::path& dir) {
     h += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
     h += fmt::format("<title>Mediasim report: {}</title>\n",
                      html_escape(s.value("scenario", "run")));
-    h += R"(<style>
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;max-width:980px;color:#222;padding:0 16px}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
-table{border-collapse:collapse;margin:6px 0}th,td{padding:3px 10px;border-bottom:1px solid #eee;text-align:left}
-td.n{text-align:right;font-variant-numeric:tabular-nums}
-.badge{display:inline-block;padding:2px 10px;border-radius:4px;color:#fff;font-weight:600}
-.pass{background:#2a8a3e}.fail{background:#c0392b}.muted{color:#777}
-svg.chart{display:block;margin:10px 0;background:#fff}
-svg .plot{fill:#fafafa;stroke:#ccc}svg .grid{stroke:#e4e4e4}svg .tick,svg .legend{font-size:11px;fill:#555}
-svg .label{font-size:12px;fill:#333}svg .title{font-size:13px;font-weight:600;fill:#222}svg .empty{fill:#999}
-code{background:#f3f3f3;padding:1px 4px;border-radius:3px}
-</style>
+    h += "<style>\n";
+    h += report_css();
+    h += R"(</style>
 </head>
 <body>
 )";

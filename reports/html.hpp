@@ -35,6 +35,9 @@ struct ChartOptions {
 };
 std::string svg_line_chart(const std::vector<Series>& series, const ChartOptions& opts);
 
+// The report's stylesheet (what svg_line_chart's classes need), for pages that reuse the charts.
+std::string_view report_css();
+
 // Escapes text for HTML element content and attribute values.
 std::string html_escape(std::string_view text);
 

@@ -176,8 +176,8 @@ std::string soak_html(const std::vector<SoakWindow>& windows, const nlohmann::or
         fail.points.emplace_back(x, ended ? 100.0 * w.iv.calls_failed / ended : 0.0);
     }
     std::string h = "<!doctype html><html><head><meta charset=\"utf-8\"><title>" +
-                    reports::html_escape(title) +
-                    "</title><style>body{font-family:sans-serif;max-width:800px;margin:2em auto}"
+                    reports::html_escape(title) + "</title><style>" +
+                    std::string(reports::report_css()) +
                     "pre{background:#f4f4f4;padding:1em}</style></head><body>\n<h1>Soak: " +
                     reports::html_escape(title) + "</h1>\n<pre>" +
                     reports::html_escape(verdict.dump(2)) + "</pre>\n";
