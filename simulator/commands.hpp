@@ -16,5 +16,6 @@ int cmd_demo(Args args);
 int cmd_soak(Args args);
 int cmd_record(Args args);
 int cmd_replay(Args args);
+int cmd_capacity(Args args);
 
 }  // namespace mediasim::sim

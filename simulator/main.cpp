@@ -31,6 +31,8 @@ constexpr Command kCommands[] = {
      "calls back to back for a long time: latency, jitter, failures and server memory drift"},
     {"report", mediasim::sim::cmd_report,
      "write the HTML report of a run directory (or print its Markdown summary)"},
+    {"capacity", mediasim::sim::cmd_capacity,
+     "raise the concurrency step by step until an SLO breaks; report the largest that held"},
 };
 
 void usage(std::FILE* out) {

@@ -175,12 +175,10 @@ std::string soak_html(const std::vector<SoakWindow>& windows, const nlohmann::or
         const auto ended = w.iv.calls_completed + w.iv.calls_failed;
         fail.points.emplace_back(x, ended ? 100.0 * w.iv.calls_failed / ended : 0.0);
     }
-    std::string h = "<!doctype html><html><head><meta charset=\"utf-8\"><title>" +
-                    reports::html_escape(title) + "</title><style>" +
-                    std::string(reports::report_css()) +
-                    "pre{background:#f4f4f4;padding:1em}</style></head><body>\n<h1>Soak: " +
-                    reports::html_escape(title) + "</h1>\n<pre>" +
-                    reports::html_escape(verdict.dump(2)) + "</pre>\n";
+    std::string h = reports::html_page_start("Soak: " + title);
+    h += "<h1>Soak: " + reports::html_escape(title) +
+         "</h1>\n<pre style=\"background:#f4f4f4;padding:1em\">" +
+         reports::html_escape(verdict.dump(2)) + "</pre>\n";
     auto chart = [&](std::vector<Series> s, std::string t, std::string yl) {
         reports::ChartOptions o;
         o.title = std::move(t);
