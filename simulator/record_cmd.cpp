@@ -141,7 +141,6 @@ struct Recorder {
     std::uint64_t next_http = 1;
     int next_stream = 1;
     std::map<int, std::string> stream_urls;
-    std::map<int, bool> stream_open;
     bool quiet = false;
 
     std::int64_t now_us() const {
@@ -179,7 +178,6 @@ class WsProxy : public std::enable_shared_from_this<WsProxy> {
   private:
     void on_accepted(core::Url url, std::vector<std::pair<std::string, std::string>> headers) {
         rec_.writer.ws_open(index_, rec_.now_us(), url_);
-        rec_.stream_open[index_] = true;
         rec_.log(fmt::format("stream {} → {}", index_, url_));
         WsClientEvents ev;
         ev.on_message = [self = shared_from_this()](std::string data, bool binary) {
@@ -260,7 +258,6 @@ class WsProxy : public std::enable_shared_from_this<WsProxy> {
         if (close_recorded_) return;
         close_recorded_ = true;
         rec_.writer.ws_close(index_, rec_.now_us(), by, code);
-        rec_.stream_open[index_] = false;
         rec_.log(fmt::format("stream {} closed by {} ({})", index_, by, code));
     }
 

@@ -675,9 +675,6 @@ int write_scenario(const session::Session& s, const std::filesystem::path& out) 
             frames.push_back({x.t_us, a, speech(a)});
         } else if (ev == "dtmf" && j.contains("dtmf") && j["dtmf"].is_object()) {
             digits.emplace_back(x.t_us, j["dtmf"].value("digit", ""));
-        } else if (ev == "start" && j.contains("start") && j["start"].is_object()) {
-            const auto& tr = j["start"].value("tracks", json::array());
-            (void)tr;
         }
     }
     for (const auto& h : s.http)
