@@ -20,6 +20,7 @@
 #include "core/form.hpp"
 #include "core/params.hpp"
 #include "simulator/http_client.hpp"
+#include "simulator/impairment.hpp"
 #include "simulator/stats.hpp"
 
 namespace mediasim::sim {
@@ -64,6 +65,7 @@ struct StreamPlan {
     std::chrono::milliseconds tail{2000};  // after the audio (and digits), the caller hangs up
     bool record = false;                   // keep the server's played audio and the caller's audio
     CallerFactory caller;                  // when set, a scripted caller replaces audio/dtmf/tail
+    std::shared_ptr<const Impairments> impair;  // the network's doing (impairment.hpp); null: none
 };
 
 enum class StreamEnd {
