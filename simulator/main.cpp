@@ -23,6 +23,8 @@ constexpr Command kCommands[] = {
      "convert audio files to and from Twilio's format (μ-law 8 kHz mono WAV)"},
     {"call", mediasim::sim::cmd_call,
      "make one call as Twilio would (webhook, TwiML, Media Stream) and show its timeline"},
+    {"check", mediasim::sim::cmd_check,
+     "the conformance suite: pass/fail cases for a Media Streams server (JUnit XML for CI)"},
     {"report", mediasim::sim::cmd_report,
      "write the HTML report of a run directory (or print its Markdown summary)"},
 };
