@@ -291,7 +291,7 @@ core::Status validate(const ServerConfig& config) {
 core::Result<CommandLine> parse_command_line(std::span<char* const> args,
                                              std::optional<std::string> env_auth_token) {
     std::string listen, data, auth_token, config_file, public_url, flow, tls_cert, tls_key, handoff,
-        api_token, greeting;
+        api_token, greeting, fault;
     int threads = 0;
     core::ArgParser p("mediasim-server",
                       "The Mediasim reference server: TwiML webhooks and the Media Streams "
@@ -315,7 +315,10 @@ core::Result<CommandLine> parse_command_line(std::span<char* const> args,
         .option("handoff-number", &handoff, "E164", "gather flow: <Dial> this number after")
         .option("api-token", &api_token, "TOKEN", "bearer token guarding the calls API")
         .option("greeting", &greeting, "TEXT",
-                "what the echo bot says when a bidirectional stream starts (\"\": nothing)");
+                "what the echo bot says when a bidirectional stream starts (\"\": nothing)")
+        .option("fault", &fault, "NAME",
+                "testing aid: break the protocol in one way (see reference-server/README.md; "
+                "mediasim check must catch it)");
     if (auto st = p.parse(args); !st) return st.error();
     CommandLine out;
     if (p.help_requested()) {
@@ -353,6 +356,19 @@ core::Result<CommandLine> parse_command_line(std::span<char* const> args,
     if (p.given("handoff-number")) cfg.twiml.handoff_number = handoff;
     if (p.given("api-token")) cfg.api_token = api_token;
     if (p.given("greeting")) cfg.bot.greeting = greeting;
+    if (p.given("fault")) {
+        auto f = parse_fault(fault);
+        if (!f) {
+            std::string names;
+            for (const auto& k : all_faults())
+                names += std::string(names.empty() ? "" : ", ") + k.name;
+            return core::make_error(
+                fmt::format("\"{}\" is not a fault (expected one of: {})", fault, names),
+                "--fault");
+        }
+        cfg.fault = *f;
+        if (cfg.fault == Fault::slow_reply) cfg.bot.silence_ms = 2500;
+    }
     while (cfg.public_url.ends_with('/')) cfg.public_url.pop_back();
     if (auto st = validate(cfg); !st) return st.error();
     out.config = std::move(cfg);

@@ -17,6 +17,7 @@
 
 #include "core/params.hpp"
 #include "core/result.hpp"
+#include "reference-server/faults.hpp"
 
 namespace mediasim::server {
 
@@ -83,6 +84,7 @@ struct ServerConfig {
     std::string api_token;  // when set, /api and /calls need "Authorization: Bearer <token>"
     TwimlOptions twiml;
     BotOptions bot;
+    Fault fault = Fault::none;  // --fault: a testing aid that breaks the protocol (faults.hpp)
 };
 
 // Reads a YAML config file on top of `base`. Unknown keys and bad values are errors with

@@ -92,11 +92,12 @@ constexpr CaseInfo kCases[] = {
      "An empty name, or a name still pending, makes the echo ambiguous: the server cannot tell "
      "which audio has played."},
     {"clear.stale_audio", "clear", "no stale audio right after a clear", "§3, §10.4", should,
-     "Audio arriving within 300 ms after a clear (more than 100 ms of it) is the old answer "
-     "still being sent: the caller hears it after barging in. Skipped when no clear came."},
+     "In the conversation, audio arriving within 300 ms after a clear (more than 100 ms of it) "
+     "is the old answer still being sent: the caller hears it after barging in. Skipped when no "
+     "clear came."},
     {"stop.nothing_after", "stop", "nothing is sent after stop", "§2, §10.12", should,
-     "Frames arriving more than 250 ms after `stop` (the client keeps reading 750 ms, as the "
-     "socket may stay open; a server that leaves it open is fine)."},
+     "In the conversation, frames arriving more than 250 ms after `stop` (the client keeps "
+     "reading 750 ms, as the socket may stay open; a server that leaves it open is fine)."},
     {"unidirectional.silent", "unidirectional", "nothing is sent on a <Start> stream", "§3, §10.1",
      must,
      "On a unidirectional stream Twilio plays no media and echoes no mark: a server talking "

@@ -400,6 +400,14 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
         switch (parser_.parse_server(text)) {
             case core::FastParser::Kind::media: {
                 const auto& m = parser_.server_media();
+                if (m.extra_fields) {
+                    if (auto p = core::parse_server_message(text))
+                        for (const auto& f : p->extra_fields)
+                            violation(ServerFault::extra_field,
+                                      fmt::format("frame #{} from server: unexpected field \"{}\" "
+                                                  "(warning 31951)",
+                                                  server_frame_no_, f));
+                }
                 if (!check_sid(m.stream_sid, "media")) return;
                 decoded_.resize(core::base64_decoded_max_size(m.payload.size()));
                 auto n = parser_.decode_payload(decoded_.data());
