@@ -95,9 +95,12 @@ std::string junit_xml(const Conformance& c, std::string_view hostname) {
         }
         x += fmt::format(
             "  <testsuite name=\"mediasim.check.{}\" package=\"mediasim.check\" id=\"{}\" "
-            "tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"0\" "
-            "timestamp=\"{}\" hostname=\"{}\">\n",
-            esc(g), id++, cases.size(), failures, skipped, esc(c.started_at.substr(0, 19)),
+            "tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"0\"{} "
+            "hostname=\"{}\">\n",
+            esc(g), id++, cases.size(), failures, skipped,
+            c.started_at.size() >= 19
+                ? fmt::format(" timestamp=\"{}\"", esc(c.started_at.substr(0, 19)))
+                : std::string(),
             esc(hostname.empty() ? "localhost" : hostname));
         x += "    <properties>\n";
         x += fmt::format("      <property name=\"target\" value=\"{}\"/>\n", esc(c.target));

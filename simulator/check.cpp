@@ -295,8 +295,11 @@ class Check {
         if (opts_.progress) opts_.progress(line);
     }
 
-    std::shared_ptr<CallConfig> base_config(bool bidirectional = true,
-                                            const char* track = "inbound_track") {
+    // A call as the mode has it: with --stream, a <Connect> stream, or with --stream-mode start
+    // a <Start><Stream track="both_tracks">; with --webhook the TwiML decides.
+    std::shared_ptr<CallConfig> base_config() {
+        const bool bidirectional = !opts_.stream_start;
+        const char* track = opts_.stream_start ? "both_tracks" : "inbound_track";
         auto cfg = std::make_shared<CallConfig>();
         cfg->webhook_url = opts_.webhook_url;
         cfg->stream_url = opts_.stream_url;
@@ -366,20 +369,6 @@ class Check {
                                           {"To", "+15005550006"}});
             http_request(io_, opts_.net, std::move(req), [this](HttpOutcome o) {
                 unsigned_webhook_ = std::move(o);
-                phase_done();
-            });
-        }
-        if (!webhook_mode_ && (wants("behaviour.both_tracks") || wants("unidirectional."))) {
-            auto cfg = base_config(false, "both_tracks");
-            CallerPlan plan;
-            plan.speech = speech_;
-            plan.speech_at = 25;
-            plan.silence_after = 50;
-            cfg->caller = make_check_caller(plan, nullptr);
-            progress("probe: a <Start><Stream track=\"both_tracks\"> stream");
-            ++pending_;
-            call(cfg, [this](CallReport r) {
-                both_ = std::move(r);
                 phase_done();
             });
         }
@@ -492,7 +481,7 @@ class Check {
     bool phase3_started_ = false;
     int concurrent_left_ = 0;
 
-    CallReport primary_, both_, long_, midword_, after_midword_;
+    CallReport primary_, long_, midword_, after_midword_;
     std::vector<CallReport> concurrent_;
     std::shared_ptr<Observed> primary_seen_, midword_seen_;
     StreamResult unsigned_, badsig_;
@@ -717,7 +706,7 @@ void Check::judge(reports::Conformance& out) {
     // ---- what the server sent, over every stream of every probe
     Evidence ev;
     std::uint64_t uni_streams = 0;
-    for (const CallReport* c : {&primary_, &both_, &long_, &midword_, &after_midword_})
+    for (const CallReport* c : {&primary_, &long_, &midword_, &after_midword_})
         for (const auto& s : c->stream_reports) {
             ev.add(s.result);
             uni_streams += !s.bidirectional && s.result.connected;
@@ -785,8 +774,10 @@ void Check::judge(reports::Conformance& out) {
     if (!streamed)
         skip("unidirectional.silent", no_stream);
     else if (uni_streams == 0)
-        skip("unidirectional.silent", webhook_mode_ ? "no <Start> stream: the TwiML uses <Connect>"
-                                                    : "the both_tracks probe did not run");
+        skip("unidirectional.silent",
+             webhook_mode_
+                 ? "no <Start> stream: the TwiML uses <Connect>"
+                 : "--stream opens a <Connect> stream (--stream-mode start: a <Start> one)");
     else
         fault_case("unidirectional.silent", ServerFault::unidirectional, false,
                    fmt::format("{} <Start> stream(s), nothing sent back", uni_streams));
@@ -813,18 +804,16 @@ void Check::judge(reports::Conformance& out) {
                     : "the stream stayed up after the digit until the caller hung up",
                 "after the digit: " + res.error);
     }
-    // both_tracks: the probe (--stream) or the conversation's own stream (--webhook).
-    const StreamReport* bt = nullptr;
-    if (!webhook_mode_)
-        bt = first_stream(both_);
-    else if (ps && ps->inbound && ps->outbound)
-        bt = ps;
+    // both_tracks: the conversation's own stream, when it is one.
+    const StreamReport* bt = ps && ps->inbound && ps->outbound ? ps : nullptr;
     if (!streamed)
         skip("behaviour.both_tracks", no_stream);
     else if (!bt)
         skip("behaviour.both_tracks", webhook_mode_ ? "the TwiML does not ask for <Start><Stream "
                                                       "track=\"both_tracks\">"
-                                                    : "the both_tracks probe did not run");
+                                                    : "--stream opens a <Connect> stream "
+                                                      "(--stream-mode start: a both_tracks "
+                                                      "<Start> one)");
     else
         verdict("behaviour.both_tracks", ended_well(*bt) && bt->result.end == StreamEnd::hung_up,
                 fmt::format("{} media frames sent on two tracks, kept until hang-up",

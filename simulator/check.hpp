@@ -1,8 +1,10 @@
 // `mediasim check`: the conformance suite. A catalogue of cases with stable ids, and the run
 // that turns a Media Streams server into pass/fail/skip results: a few probe calls made as
-// Twilio makes them (the conversation, unsigned upgrades, a both_tracks <Start> stream, N calls
-// at once, a long call, a caller who hangs up mid-word), whose evidence the existing call and
-// stream client gather (CallReport, StreamResult::evidence), then every case judged on it.
+// Twilio makes them (the conversation, unsigned upgrades, N calls at once, a long call, a caller
+// who hangs up mid-word), whose evidence the existing call and stream client gather
+// (CallReport, StreamResult::evidence), then every case judged on it. With --stream the server
+// is taken for a <Connect> (bidirectional) endpoint unless --stream-mode start says it serves
+// <Start><Stream track="both_tracks">.
 #pragma once
 
 #include <chrono>
@@ -42,7 +44,10 @@ bool glob_match(std::string_view pattern, std::string_view text);
 struct CheckOptions {
     std::string webhook_url;  // either this (the voice webhook) ...
     std::string stream_url;   // ... or a Media Stream URL, opened directly
-    std::string auth_token;   // signs everything; given: the server claims to check signatures
+    // With stream_url: open <Start><Stream track="both_tracks"> (listen-only) streams instead of
+    // <Connect> (bidirectional) ones.
+    bool stream_start = false;
+    std::string auth_token;  // signs everything; given: the server claims to check signatures
     std::vector<std::string> cases;     // globs; empty: every case
     int concurrency = 50;               // behaviour.concurrent: calls at once
     std::chrono::seconds long_call{0};  // behaviour.long_call: 0 skips it (--long: 600 s)

@@ -101,7 +101,7 @@ constexpr CaseInfo kCases[] = {
     {"unidirectional.silent", "unidirectional", "nothing is sent on a <Start> stream", "§3, §10.1",
      must,
      "On a unidirectional stream Twilio plays no media and echoes no mark: a server talking "
-     "there is never heard. Needs a <Start> stream (TwiML, or the both_tracks probe of --stream)."},
+     "there is never heard. Needs a <Start> stream (from the TwiML, or --stream-mode start)."},
     // ---- behaviour ---------------------------------------------------------------------------
     {"behaviour.dtmf", "behaviour", "the stream survives a dtmf message", "§2", must,
      "After the caller presses 1 the server keeps the connection (no drop without a close "
@@ -109,7 +109,8 @@ constexpr CaseInfo kCases[] = {
     {"behaviour.both_tracks", "behaviour", "a both_tracks <Start> stream is served to the end",
      "§2, §4.1, §10.9", must,
      "Inbound and outbound media interleaved, chunk counted per track: the server keeps the "
-     "stream until the caller hangs up. With --webhook only when the TwiML asks for both_tracks."},
+     "stream until the caller hangs up. Needs a both_tracks <Start> stream (from the TwiML, or "
+     "--stream-mode start)."},
     {"behaviour.hangup_mid_word", "behaviour",
      "a caller hanging up mid-word leaves the server "
      "serving",

@@ -40,7 +40,7 @@ bool write_file(const fs::path& p, const std::string& text) {
 }  // namespace
 
 int cmd_check(Args args) {
-    std::string webhook, stream, auth_token, junit, out_dir, ca_file;
+    std::string webhook, stream, auth_token, junit, out_dir, ca_file, stream_mode = "connect";
     std::vector<std::string> cases, connect_to;
     int concurrency = 50, long_duration = 0;
     double webhook_timeout = 15, response_within = 2;
@@ -50,6 +50,9 @@ int cmd_check(Args args) {
                       "every `must` case passes, 1 when one fails, 2 for bad usage");
     p.option("webhook", &webhook, "URL", "the voice webhook to check (TwiML, then its stream)")
         .option("stream", &stream, "WS_URL", "check a Media Stream endpoint directly")
+        .option("stream-mode", &stream_mode, "MODE",
+                "with --stream: connect (bidirectional, default) or start (a listen-only "
+                "<Start><Stream track=\"both_tracks\">)")
         .option("auth-token", &auth_token, "TOKEN",
                 "sign requests; the server is then expected to refuse unsigned ones "
                 "(default: $TWILIO_AUTH_TOKEN)")
@@ -105,6 +108,10 @@ int cmd_check(Args args) {
         if (!u || (u->scheme != "ws" && u->scheme != "wss"))
             return usage(fmt::format("--stream: \"{}\" is not a ws:// or wss:// URL", stream));
     }
+    if (stream_mode != "connect" && stream_mode != "start")
+        return usage(fmt::format("--stream-mode: \"{}\" is not connect or start", stream_mode));
+    if (p.given("stream-mode") && stream.empty())
+        return usage("--stream-mode goes with --stream (with --webhook the TwiML decides)");
     for (const auto& g : cases) {
         bool any = false;
         for (const auto& c : catalogue()) any |= glob_match(g, c.id);
@@ -119,6 +126,7 @@ int cmd_check(Args args) {
     CheckOptions o;
     o.webhook_url = webhook;
     o.stream_url = stream;
+    o.stream_start = stream_mode == "start";
     o.auth_token = auth_token;
     o.cases = cases;
     o.concurrency = concurrency;
