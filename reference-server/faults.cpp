@@ -38,7 +38,6 @@ constexpr FaultInfo kFaults[] = {
     {Fault::dtmf_drop, "dtmf-drop", "a dtmf digit drops the TCP connection"},
     {Fault::midword_crash, "midword-crash", "stop while the caller speaks kills the server"},
     {Fault::close_early, "close-early", "every stream closed after 9 s"},
-    {Fault::max_streams, "max-streams", "upgrades beyond 20 open streams answered 503"},
     {Fault::slow_reply, "slow-reply", "the echo bot answers after 2.5 s of silence"},
     {Fault::no_clear, "no-clear", "barge-in never sends clear"},
     {Fault::ahead, "ahead", "90 s of audio pushed at once (first stream)"},

@@ -47,7 +47,6 @@ enum class Fault {
     dtmf_drop,             // a dtmf digit drops the TCP connection
     midword_crash,         // `stop` while the caller speaks kills the server
     close_early,           // every stream closed after 9 s
-    max_streams,           // upgrades beyond 20 open streams answered 503
     slow_reply,            // the echo bot waits 2.5 s of silence before answering
     no_clear,              // barge-in never sends clear
     ahead,                 // 90 s of audio pushed at once (first stream only)

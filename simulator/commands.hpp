@@ -14,5 +14,6 @@ int cmd_report(Args args);
 int cmd_run(Args args);
 int cmd_demo(Args args);
 int cmd_check(Args args);
+int cmd_capacity(Args args);
 
 }  // namespace mediasim::sim

@@ -27,6 +27,8 @@ constexpr Command kCommands[] = {
      "the conformance suite: pass/fail cases for a Media Streams server (JUnit XML for CI)"},
     {"report", mediasim::sim::cmd_report,
      "write the HTML report of a run directory (or print its Markdown summary)"},
+    {"capacity", mediasim::sim::cmd_capacity,
+     "raise the concurrency step by step until an SLO breaks; report the largest that held"},
 };
 
 void usage(std::FILE* out) {

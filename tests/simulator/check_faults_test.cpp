@@ -120,15 +120,20 @@ std::vector<Entry> matrix() {
         {"dtmf-drop", {"behaviour.dtmf"}, 1},
         {"midword-crash", {"behaviour.hangup_mid_word"}, 1},
         {"close-early", {"behaviour.long_call"}, 1, {}, {"--long-duration", "11"}},
-        {"max-streams", {"behaviour.concurrent"}, 1, {}, {"--concurrency", "30"}},
+        // No fault needed: the server's own limit (503 beyond 20 streams) fails it.
+        {"limit-max-streams",
+         {"behaviour.concurrent"},
+         1,
+         {"--max-streams", "20"},
+         {"--concurrency", "30"}},
         {"slow-reply", {"behaviour.response_time"}, 0},
         {"no-clear", {"behaviour.barge_in"}, 0},
         {"ahead", {"timing.ahead"}, 0},
         {"overflow", {"timing.ahead", "timing.buffer"}, 1},
     };
     for (auto& e : m) {
-        if (e.name.starts_with("clean-")) continue;
-        e.server_args.insert(e.server_args.begin(), {"--fault", e.name});
+        if (!e.name.starts_with("clean-") && !e.name.starts_with("limit-"))
+            e.server_args.insert(e.server_args.begin(), {"--fault", e.name});
         if (std::find(e.check_args.begin(), e.check_args.end(), "--concurrency") ==
             e.check_args.end())
             e.check_args.insert(e.check_args.end(), kFew.begin(), kFew.end());
