@@ -233,6 +233,42 @@ TEST_F(CheckFaults, EveryFaultHasAnEntry) {
         EXPECT_TRUE(names.contains(f.name)) << f.name << " is not in the matrix";
 }
 
+TEST_F(CheckFaults, BadUsageExits2WithOneLineSayingWhat) {
+    const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+        {{}, "give either --webhook URL or --stream WS_URL"},
+        {{"--webhook", "http://127.0.0.1:9/voice", "--stream", "ws://127.0.0.1:9/media"},
+         "give either --webhook URL or --stream WS_URL"},
+        {{"--stream", "http://127.0.0.1:9/media"}, "is not a ws:// or wss:// URL"},
+        {{"--webhook", "ws://127.0.0.1:9/voice"}, "is not an http:// or https:// URL"},
+        {{"--webhook", "http://127.0.0.1:9/voice", "--cases", "nope.*"}, "matches no case"},
+        {{"--webhook", "http://127.0.0.1:9/voice", "--stream-mode", "start"},
+         "--stream-mode goes with --stream"},
+        {{"--stream", "ws://127.0.0.1:9/media", "--stream-mode", "both"},
+         "is not connect or start"},
+        {{"--webhook", "http://127.0.0.1:9/voice", "--concurrency", "x"}, "--concurrency"},
+    };
+    int i = 0;
+    for (const auto& [args, message] : cases) {
+        std::vector<std::string> argv = {bin("mediasim").string(), "check"};
+        argv.insert(argv.end(), args.begin(), args.end());
+        const fs::path log = dir_ / fmt::format("usage{}.log", i++);
+        auto p = Subprocess::spawn(argv, log);
+        ASSERT_TRUE(p.ok());
+        EXPECT_EQ(p->wait(30s), 2) << p->tail();
+        std::ifstream in(log);
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        EXPECT_NE(text.find(message), std::string::npos) << text;
+    }
+    // Nothing listens on port 9: the webhook gets no answer, a must case fails, exit 1.
+    auto p =
+        Subprocess::spawn({bin("mediasim").string(), "check", "--quiet", "--webhook",
+                           "http://127.0.0.1:9/voice", "--junit", (dir_ / "refused.xml").string()},
+                          dir_ / "refused.log");
+    ASSERT_TRUE(p.ok());
+    EXPECT_EQ(p->wait(60s), 1) << p->tail();
+    EXPECT_TRUE(fs::exists(dir_ / "refused.xml"));
+}
+
 TEST_F(CheckFaults, CleanServerPassesAndEachFaultFailsItsCases) {
     const bool xmllint = have_xmllint();
     if (!xmllint) std::printf("xmllint missing (Debian libxml2-utils): JUnit XML not validated\n");
