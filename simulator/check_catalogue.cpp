@@ -168,6 +168,15 @@ bool glob_match(std::string_view p, std::string_view t) {
     return pi == p.size();
 }
 
+namespace {
+// Tags such as <Stream> would vanish in rendered Markdown.
+std::string markdown_text(std::string_view text) {
+    std::string out;
+    for (char ch : text) out += ch == '<' ? std::string("&lt;") : std::string(1, ch);
+    return out;
+}
+}  // namespace
+
 std::string catalogue_markdown() {
     std::string md =
         "# Conformance cases of `mediasim check`\n\n"
@@ -187,7 +196,7 @@ std::string catalogue_markdown() {
                 group);
         }
         md += fmt::format("| `{}` | {} | {} | {} | {} |\n", c.id, to_string(c.severity), c.spec,
-                          c.title, c.evidence);
+                          markdown_text(c.title), markdown_text(c.evidence));
     }
     return md;
 }
