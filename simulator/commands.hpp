@@ -14,6 +14,9 @@ int cmd_report(Args args);
 int cmd_run(Args args);
 int cmd_demo(Args args);
 int cmd_check(Args args);
+int cmd_soak(Args args);
+int cmd_record(Args args);
+int cmd_replay(Args args);
 int cmd_capacity(Args args);
 
 }  // namespace mediasim::sim

@@ -98,6 +98,8 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
           ws_(std::forward<A>(ws_args)...),
           pacer_(io),
           mark_timer_(io),
+          release_timer_(io),
+          read_timer_(io),
           net_(std::move(net)),
           plan_(std::move(plan)),
           events_(std::move(events)),
@@ -234,6 +236,11 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
         caller_done_at_ = t + plan_.tail;
         if (plan_.caller) caller_ = plan_.caller(stream_start_, stats_);
         next_tick_ = stream_start_ + kFrame;
+        if (plan_.impair && plan_.impair->holds_frames())
+            gate_.emplace(*plan_.impair, stream_start_,
+                          plan_.impair->seed ^ std::hash<std::string>{}(plan_.stream_sid));
+        if (plan_.impair && plan_.impair->any())
+            log("network impairments: " + plan_.impair->describe());
         if (events_.on_started) events_.on_started();
         do_read();
         arm_pacer();
@@ -268,6 +275,51 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
         out_.pop_front();
         if (!out_.empty()) return do_write();
         if (state_ == State::stopping && stop_sent_) do_close();
+    }
+
+    // ---- network impairments: when a frame leaves (impairment.hpp) ----------------------------
+    // A media frame due at `due`: sent now, or held until the gate releases it (in order).
+    void release(std::string frame, Clock::time_point due) {
+        if (!gate_) return send(std::move(frame));
+        const auto at = gate_->release(due);
+        if (held_.empty() && at <= Clock::now()) {
+            if (stats_) stats_->record(Metric::delivery_delay, micros(Clock::now() - due));
+            return send(std::move(frame));
+        }
+        held_.emplace_back(at, std::move(frame));
+        held_due_.push_back(due);
+        if (held_.size() == 1) arm_release();
+    }
+
+    void arm_release() {
+        release_timer_.expires_at(held_.front().first);
+        release_timer_.async_wait([self = this->shared_from_this()](error_code ec) {
+            if (ec || self->state_ != State::running) return;
+            self->flush_held(Clock::now());
+            if (!self->held_.empty()) self->arm_release();
+        });
+    }
+
+    // Sends every held frame released by `until` (everything: Clock::time_point::max()).
+    void flush_held(Clock::time_point until) {
+        const auto now = Clock::now();
+        while (!held_.empty() && held_.front().first <= until) {
+            if (stats_) stats_->record(Metric::delivery_delay, micros(now - held_due_.front()));
+            send(std::move(held_.front().second));
+            held_.pop_front();
+            held_due_.pop_front();
+        }
+    }
+
+    // drop_at: the first caller frame with speech from then on cuts the connection (mid-word).
+    bool should_drop(const std::uint8_t* frame) {
+        if (!plan_.impair || !plan_.impair->drop_at ||
+            next_tick_ - stream_start_ < *plan_.impair->drop_at)
+            return false;
+        std::int64_t sum = 0;
+        for (std::size_t i = 0; i < kFrameBytes; ++i)
+            sum += std::abs(core::ulaw_to_linear(frame[i]));
+        return sum / static_cast<std::int64_t>(kFrameBytes) > 330;  // ≈ -40 dBFS
     }
 
     void arm_pacer() {
@@ -310,11 +362,18 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
                 std::memcpy(frame, plan_.audio->data() + from, have);
             }
             std::memset(frame + have, core::kUlawSilence, kFrameBytes - have);
+            if (should_drop(frame)) {
+                log(
+                    fmt::format("network impairment: connection dropped mid-word at {} ms (no "
+                                "stop, no close frame)",
+                                chunk_ * 20));
+                return end(StreamEnd::hung_up);  // end() closes the socket as it is
+            }
             std::string out = take_buffer();
             core::append_media_json(out, plan_.stream_sid, seq_++, core::Track::inbound, chunk_,
                                     timestamp_ms,
                                     std::span<const std::uint8_t>(frame, kFrameBytes));
-            send(std::move(out));
+            release(std::move(out), next_tick_);
             ++result_.media_sent;
             if (plan_.record)
                 result_.caller_audio.insert(result_.caller_audio.end(), frame, frame + kFrameBytes);
@@ -332,7 +391,7 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
             core::append_media_json(out, plan_.stream_sid, seq_++, core::Track::outbound, chunk_,
                                     timestamp_ms,
                                     std::span<const std::uint8_t>(silence, kFrameBytes));
-            send(std::move(out));
+            release(std::move(out), next_tick_);
             ++result_.media_sent;
         }
         if (chunk_ == audio_frames_ && audio_frames_ > 0)
@@ -392,7 +451,17 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
             handle_frame(now, text);
         }
         in_.consume(in_.size());
-        if (state_ == State::running || state_ == State::stopping) do_read();
+        if (state_ != State::running && state_ != State::stopping) return;
+        if (plan_.impair && plan_.impair->slow_read.count() > 0) {
+            // A slow reader: the server's messages wait in the TCP buffers (backpressure).
+            read_timer_.expires_after(plan_.impair->slow_read);
+            read_timer_.async_wait([self = this->shared_from_this()](error_code e) {
+                if (!e && (self->state_ == State::running || self->state_ == State::stopping))
+                    self->do_read();
+            });
+            return;
+        }
+        do_read();
     }
 
     void handle_frame(Clock::time_point now, std::string_view text) {
@@ -626,6 +695,8 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
         state_ = State::stopping;
         pacer_.cancel();
         mark_timer_.cancel();
+        release_timer_.cancel();
+        flush_held(Clock::time_point::max());  // held frames go before the stop
         if (plan_.bidirectional) playout_.advance(Clock::now());
         core::StopMsg stop;
         stop.sequence_number = seq_++;
@@ -700,6 +771,8 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
         state_ = State::ended;
         pacer_.cancel();
         mark_timer_.cancel();
+        release_timer_.cancel();
+        read_timer_.cancel();
         error_code ignored;
         beast::get_lowest_layer(ws_).socket().close(ignored);
         result_.end = how;
@@ -737,6 +810,12 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
     Ws ws_;
     asio::steady_timer pacer_;
     asio::steady_timer mark_timer_;
+    // Network impairments (impairment.hpp): frames held until the gate releases them.
+    asio::steady_timer release_timer_;
+    asio::steady_timer read_timer_;  // slow reads
+    std::optional<FrameGate> gate_;
+    std::deque<std::pair<Clock::time_point, std::string>> held_;
+    std::deque<Clock::time_point> held_due_;
     std::shared_ptr<const NetConfig> net_;
     StreamPlan plan_;
     StreamEvents events_;

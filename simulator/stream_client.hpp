@@ -21,6 +21,7 @@
 #include "core/form.hpp"
 #include "core/params.hpp"
 #include "simulator/http_client.hpp"
+#include "simulator/impairment.hpp"
 #include "simulator/stats.hpp"
 
 namespace mediasim::sim {
@@ -68,6 +69,7 @@ struct StreamPlan {
     // After sending `stop`, keep reading this long before closing (mediasim check watches for
     // frames the server sends after `stop`); 0: close at once.
     std::chrono::milliseconds linger_after_stop{0};
+    std::shared_ptr<const Impairments> impair;  // the network's doing (impairment.hpp); null: none
 };
 
 // What the server did wrong, by kind: the evidence of `mediasim check`. Each kind is a way
