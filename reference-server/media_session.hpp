@@ -56,6 +56,11 @@ class MediaSink {
     // Runs fn on the session's strand later (transcripts arrive on worker threads); dropped if
     // the connection is gone by then. Thread-safe. The default runs it at once (tests).
     virtual void post(std::function<void()> fn) { fn(); }
+    // For --fault only (faults.hpp): a binary frame, closing (abrupt: without a close frame), and
+    // running fn on the session's strand after a delay (not at all once the socket is gone).
+    virtual void send_binary(std::string) {}
+    virtual void close_stream(bool /*abrupt*/) {}
+    virtual void after(std::chrono::milliseconds, std::function<void()>) {}
 };
 
 struct MediaSessionDeps {
@@ -65,6 +70,7 @@ struct MediaSessionDeps {
     const BotOptions& bot;
     const CallDirectory& calls;
     const SpeechServices* speech = nullptr;  // transcription and the assistant; null: none
+    Fault fault = Fault::none;  // --fault (a testing aid)
 };
 
 // Per-track measurements.
@@ -121,6 +127,8 @@ class MediaSession final : private BotOutput {
     void mark(std::string_view name) override;
     void clear() override;
     std::uint64_t stream_now_ms() const;
+    // --fault: what a faulty server sends along with its first media frame (faults.hpp).
+    void fault_first_media(std::span<const std::uint8_t> frame);
 
     std::string path_;
     MediaSessionDeps deps_;
@@ -152,6 +160,8 @@ class MediaSession final : private BotOutput {
         MediaSession* session = nullptr;
     };
     std::shared_ptr<Mailbox> mailbox_;
+    bool fault_media_sent_ = false;
+    bool caller_loud_ = false;  // the last inbound frame was speech (--fault midword-crash)
 };
 
 }  // namespace mediasim::server

@@ -19,6 +19,7 @@
 #include "core/params.hpp"
 #include "core/result.hpp"
 #include "reference-server/speech.hpp"
+#include "reference-server/faults.hpp"
 
 namespace mediasim::server {
 
@@ -123,6 +124,7 @@ struct ServerConfig {
     TwimlOptions twiml;
     BotOptions bot;
     TranscriptionConfig transcription;
+    Fault fault = Fault::none;  // --fault: a testing aid that breaks the protocol (faults.hpp)
     Limits limits;
 };
 
