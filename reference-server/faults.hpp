@@ -47,6 +47,9 @@ enum class Fault {
     dtmf_drop,             // a dtmf digit drops the TCP connection
     midword_crash,         // `stop` while the caller speaks kills the server
     close_early,           // every stream closed after 9 s
+    burst_close,           // caller frames faster than real time (a burst) close the stream
+    burst_deaf,            // after a burst the bot no longer hears the caller
+    drop_crash,            // a connection lost mid-word (no stop) kills the server
     slow_reply,            // the echo bot waits 2.5 s of silence before answering
     no_clear,              // barge-in never sends clear
     ahead,                 // 90 s of audio pushed at once (first stream only)

@@ -164,13 +164,17 @@ void MediaSession::on_media(const core::MediaView& m, std::span<const std::uint8
 
     if (m.track == core::Track::inbound) {
         last_inbound_ts_ms_ = m.timestamp_ms;
-        if (deps_.fault == Fault::midword_crash) {
+        if (deps_.fault == Fault::midword_crash || deps_.fault == Fault::drop_crash) {
             pcm_.resize(mulaw.size());
             core::ulaw_decode(mulaw, pcm_.data());
             caller_loud_ = Vad::frame_dbfs(pcm_) > deps_.bot.vad_threshold_dbfs;
+            if (caller_loud_) last_loud_ts_ms_ = m.timestamp_ms;
         }
+        if ((deps_.fault == Fault::burst_close || deps_.fault == Fault::burst_deaf) &&
+            fault_burst(arrival))
+            return;
         if (recorder_) recorder_->inbound_audio(mulaw, m.timestamp_ms);
-        if (transcription_ || bot_) {
+        if ((transcription_ || bot_) && !fault_deaf_) {
             pcm_.resize(mulaw.size());
             core::ulaw_decode(mulaw, pcm_.data());
             CallerFrame f{mulaw, pcm_, m.timestamp_ms};
@@ -399,7 +403,32 @@ void MediaSession::on_stop(const core::StopMsg& m) {
     finish("stop");
 }
 
+bool MediaSession::fault_burst(Clock::time_point arrival) {
+    // 25 caller frames (500 ms of audio) within 50 ms: frames arriving ten times faster than
+    // real time, as they do after a network pause. A faulty server takes that for an attack.
+    auto& oldest = fault_arrivals_[fault_inbound_ % fault_arrivals_.size()];
+    const bool burst = fault_inbound_++ >= fault_arrivals_.size() &&
+                       arrival - oldest < std::chrono::milliseconds(50) && !fault_deaf_;
+    oldest = arrival;
+    if (!burst) return false;
+    deps_.log.warn("fault_burst", {{"call_sid", start_.call_sid},
+                                   {"msg", fmt::format("--fault {}: frames faster than real time",
+                                                       fault_name(deps_.fault))}});
+    fault_deaf_ = true;  // once: burst-deaf stops hearing, burst-close stops the stream
+    if (deps_.fault == Fault::burst_deaf) return false;
+    sink_.close_stream(false);
+    return true;
+}
+
 void MediaSession::on_closed(std::string_view why) {
+    // --fault drop-crash: the connection lost (no stop) within 300 ms of the caller's speech.
+    if (deps_.fault == Fault::drop_crash && started_ && !stopped_ && tracks_[0].frames > 0 &&
+        last_loud_ts_ms_ > 0 && last_inbound_ts_ms_ - last_loud_ts_ms_ <= 300) {
+        deps_.log.warn("fault_crash",
+                       {{"call_sid", start_.call_sid},
+                        {"msg", "--fault drop-crash: connection lost mid-word, exiting"}});
+        std::_Exit(70);
+    }
     if (started_ && !stopped_ && !finished_)
         deps_.log.warn(
             "stream_closed_without_stop",

@@ -70,7 +70,7 @@ struct MediaSessionDeps {
     const BotOptions& bot;
     const CallDirectory& calls;
     const SpeechServices* speech = nullptr;  // transcription and the assistant; null: none
-    Fault fault = Fault::none;  // --fault (a testing aid)
+    Fault fault = Fault::none;               // --fault (a testing aid)
 };
 
 // Per-track measurements.
@@ -129,6 +129,8 @@ class MediaSession final : private BotOutput {
     std::uint64_t stream_now_ms() const;
     // --fault: what a faulty server sends along with its first media frame (faults.hpp).
     void fault_first_media(std::span<const std::uint8_t> frame);
+    // --fault burst-close / burst-deaf: true when this frame ends a burst and the stream closes.
+    bool fault_burst(Clock::time_point arrival);
 
     std::string path_;
     MediaSessionDeps deps_;
@@ -162,6 +164,12 @@ class MediaSession final : private BotOutput {
     std::shared_ptr<Mailbox> mailbox_;
     bool fault_media_sent_ = false;
     bool caller_loud_ = false;  // the last inbound frame was speech (--fault midword-crash)
+    std::uint64_t last_loud_ts_ms_ = 0;  // the last speech frame's timestamp (--fault drop-crash)
+    // --fault burst-close / burst-deaf: the arrival times of the last inbound frames, and
+    // whether a burst has made the bot deaf.
+    std::array<Clock::time_point, 25> fault_arrivals_{};
+    std::uint64_t fault_inbound_ = 0;
+    bool fault_deaf_ = false;
 };
 
 }  // namespace mediasim::server

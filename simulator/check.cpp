@@ -38,6 +38,14 @@ constexpr auto kBargeInClearWithin = 1500ms;  // behaviour.barge_in
 constexpr std::int64_t kAheadShouldMs = 60'000;
 constexpr std::int64_t kBufferMustMs = 600'000;
 constexpr std::size_t kMaxSensiblePayload = 8000;  // 1 s of μ-law
+// behaviour.drop_mid_word: the connection is cut at the first speech frame from 0.7 s on
+// (0.5 s into the words).
+constexpr auto kDropAt = 700ms;
+// behaviour.burst: the frames due from 1.1 s to 2.1 s are held and leave together at 2.1 s
+// (50 frames per track); the caller speaks from 2.2 s.
+constexpr auto kBurstAt = 1100ms;
+constexpr auto kBurstPause = 1000ms;
+constexpr std::uint64_t kBurstSpeechFrame = 110;
 
 std::int64_t ms_between(TimePoint a, TimePoint b) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
@@ -87,6 +95,9 @@ struct Observed {
     std::optional<TimePoint> first_audio_after_words;  // before the dtmf
     std::vector<TimePoint> clears;
     bool hung_up_mid_word = false;
+    bool hung_up = false;           // the caller hung up (not the network, not the server)
+    bool spoke_after_mark = false;  // speech was made at or after CallerPlan::mark_speech_from
+    std::uint64_t last_frame = 0;   // the last frame the caller was asked for
 };
 
 struct CallerPlan {
@@ -96,6 +107,8 @@ struct CallerPlan {
     std::uint64_t silence_after = 150;       // frames between the words and the dtmf / hang-up
     char dtmf = 0;                           // pressed after that silence (bidirectional only)
     std::uint64_t after_dtmf = 65;           // frames after the digit before hanging up
+    std::uint64_t mark_speech_from = 0;      // > 0: note speech made from this frame on (drop_at)
+    std::uint64_t answer_linger = 0;         // > 0: hang up this many frames after the answer
 };
 
 class CheckCaller final : public CallerSource {
@@ -113,14 +126,19 @@ class CheckCaller final : public CallerSource {
                      std::span<std::uint8_t, 160> out) override {
         Frame f;
         std::fill(out.begin(), out.end(), core::kUlawSilence);
+        if (seen_) seen_->last_frame = index;
+        if (plan_.answer_linger && seen_ && seen_->first_audio_after_words &&
+            index >= frame_at(*seen_->first_audio_after_words) + plan_.answer_linger)
+            return hang_up();
         if (index >= plan_.speech_at && index < words_end_frame_) {
             const std::size_t pos = (index - plan_.speech_at) * kFrameBytes;
             if (pos >= plan_.cut_after_bytes) {
                 if (seen_) seen_->hung_up_mid_word = true;
-                f.hangup = true;
-                return f;
+                return hang_up();
             }
             std::copy_n(plan_.speech->data() + pos, kFrameBytes, out.begin());
+            if (plan_.mark_speech_from && index >= plan_.mark_speech_from && seen_)
+                seen_->spoke_after_mark = true;
             if (index == plan_.speech_at && seen_) {
                 seen_->speech_start = due(index);
                 seen_->bot_playing_at_speech = bot_playing;
@@ -130,7 +148,7 @@ class CheckCaller final : public CallerSource {
             f.dtmf = std::string(1, plan_.dtmf);
             if (seen_) seen_->dtmf_at = due(index);
         }
-        if (index >= end_frame_) f.hangup = true;
+        if (index >= end_frame_) return hang_up();
         return f;
     }
     void bot_audio(TimePoint t) override {
@@ -144,6 +162,13 @@ class CheckCaller final : public CallerSource {
 
   private:
     TimePoint due(std::uint64_t index) const { return origin_ + 20ms * index; }
+    std::uint64_t frame_at(TimePoint t) const {
+        return static_cast<std::uint64_t>(std::max<Clock::rep>(0, (t - origin_) / 20ms));
+    }
+    Frame hang_up() {
+        if (seen_) seen_->hung_up = true;
+        return {"", true};
+    }
     CallerPlan plan_;
     TimePoint origin_;
     std::shared_ptr<Observed> seen_;
@@ -441,11 +466,12 @@ class Check {
         if (--pending_ == 0) start_phase3();
     }
 
-    // Phase 3: the caller hangs up mid-word, then one more call must still be served.
+    // Phase 3: the caller hangs up mid-word; the next call (phase 4's first) must be served.
     void start_phase3() {
         if (phase3_started_) return;
         phase3_started_ = true;
-        if (!primary_streamed() || !wants("behaviour.hangup_mid_word")) return;
+        if (!primary_streamed()) return;
+        if (!wants("behaviour.hangup_mid_word")) return start_phase4();
         auto cfg = base_config();
         CallerPlan plan;
         plan.speech = speech_;
@@ -456,14 +482,52 @@ class Check {
         progress("probe: the caller hangs up mid-word, then another call");
         call(cfg, [this](CallReport r) {
             midword_ = std::move(r);
-            auto next = base_config();
-            CallerPlan p2;
-            p2.speech = short_speech_;
-            p2.speech_at = 10;
-            p2.silence_after = 25;
-            next->caller = make_check_caller(p2, nullptr);
-            call(next, [this](CallReport r2) { after_midword_ = std::move(r2); });
+            start_phase4();
         });
+    }
+
+    // Phase 4, the network's doing (impairment.hpp): the connection is cut mid-word (no stop,
+    // no close frame), then the burst probe. Each is also the call that must still be served
+    // after the abrupt ending before it (the mid-word hang-up, the cut connection).
+    void start_phase4() {
+        const bool drop = wants("behaviour.drop_mid_word");
+        if (!drop && !wants("behaviour.burst") && !midword_seen_) return;
+        if (!drop) return start_burst();
+        auto cfg = base_config();
+        auto imp = std::make_shared<Impairments>();
+        imp->drop_at = kDropAt;
+        cfg->impair = imp;
+        CallerPlan plan;
+        plan.speech = speech_;
+        plan.speech_at = 10;
+        plan.mark_speech_from = static_cast<std::uint64_t>(kDropAt / 20ms);
+        drop_seen_ = std::make_shared<Observed>();
+        cfg->caller = make_check_caller(plan, drop_seen_);
+        progress("probe: the connection drops mid-word, then another call");
+        call(cfg, [this](CallReport r) {
+            dropped_ = std::move(r);
+            start_burst();
+        });
+    }
+
+    // The caller's frames are held for 1 s (a network pause), then all 50 leave at once; then
+    // the caller speaks and waits for the answer.
+    void start_burst() {
+        auto cfg = base_config();
+        auto imp = std::make_shared<Impairments>();
+        imp->pause_for = kBurstPause;
+        imp->pause_every = kBurstAt;
+        imp->pause_count = 1;
+        cfg->impair = imp;
+        CallerPlan plan;
+        plan.speech = short_speech_;
+        plan.speech_at = kBurstSpeechFrame;
+        plan.silence_after = static_cast<std::uint64_t>(opts_.response_within / 20ms) + 20;
+        plan.answer_linger = 15;
+        burst_seen_ = std::make_shared<Observed>();
+        cfg->caller = make_check_caller(plan, burst_seen_);
+        progress("probe: 1 s of the caller's frames held, then sent at once, then words");
+        call(cfg, [this](CallReport r) { burst_ = std::move(r); });
     }
 
     // ---- judging ------------------------------------------------------------------------------
@@ -481,9 +545,9 @@ class Check {
     bool phase3_started_ = false;
     int concurrent_left_ = 0;
 
-    CallReport primary_, long_, midword_, after_midword_;
+    CallReport primary_, long_, midword_, dropped_, burst_;
     std::vector<CallReport> concurrent_;
-    std::shared_ptr<Observed> primary_seen_, midword_seen_;
+    std::shared_ptr<Observed> primary_seen_, midword_seen_, drop_seen_, burst_seen_;
     StreamResult unsigned_, badsig_;
     std::optional<HttpOutcome> unsigned_webhook_;
 };
@@ -706,7 +770,7 @@ void Check::judge(reports::Conformance& out) {
     // ---- what the server sent, over every stream of every probe
     Evidence ev;
     std::uint64_t uni_streams = 0;
-    for (const CallReport* c : {&primary_, &long_, &midword_, &after_midword_})
+    for (const CallReport* c : {&primary_, &long_, &midword_, &dropped_, &burst_})
         for (const auto& s : c->stream_reports) {
             ev.add(s.result);
             uni_streams += !s.bidirectional && s.result.connected;
@@ -822,21 +886,108 @@ void Check::judge(reports::Conformance& out) {
                     ? fmt::format("the server closed the stream after {} ms",
                                   bt->result.duration.count())
                     : bt->result.error);
+    // The call after the mid-word hang-up: the drop probe, or the burst probe without it.
+    const CallReport& after_midword = drop_seen_ ? dropped_ : burst_;
     if (!streamed) {
         skip("behaviour.hangup_mid_word", no_stream);
     } else {
         const auto* m = first_stream(midword_);
-        const auto* a = first_stream(after_midword_);
+        const auto* a = first_stream(after_midword);
         if (!m || !midword_seen_ || !midword_seen_->hung_up_mid_word)
             skip("behaviour.hangup_mid_word", "the mid-word probe did not hang up mid-word");
         else
             verdict("behaviour.hangup_mid_word", a && ended_well(*a),
                     "the next call connected and streamed",
                     a ? "the call after the mid-word hang-up: " +
-                            (a->result.error.empty() ? after_midword_.outcome.first_error
+                            (a->result.error.empty() ? after_midword.outcome.first_error
                                                      : a->result.error)
                       : "the call after the mid-word hang-up opened no stream: " +
-                            after_midword_.outcome.first_error);
+                            after_midword.outcome.first_error);
+    }
+    // The network probes run last: a server the mid-word hang-up took down is not judged again.
+    const auto* after_hangup = first_stream(after_midword);
+    const bool serving_before = !midword_seen_ || (after_hangup && ended_well(*after_hangup));
+    const char* down_before =
+        "the server stopped serving after the mid-word hang-up (see behaviour.hangup_mid_word)";
+    const auto* dropped = first_stream(dropped_);
+    const auto* burst = first_stream(burst_);
+    const bool drop_happened = drop_seen_ && dropped && dropped->result.connected &&
+                               drop_seen_->spoke_after_mark && !drop_seen_->hung_up &&
+                               dropped->result.end == StreamEnd::hung_up;
+    if (!streamed) {
+        skip("behaviour.drop_mid_word", no_stream);
+    } else if (!serving_before) {
+        skip("behaviour.drop_mid_word", down_before);
+    } else if (!drop_happened) {
+        skip("behaviour.drop_mid_word",
+             dropped && dropped->result.end != StreamEnd::hung_up
+                 ? fmt::format("the stream ended ({}) before the connection was cut: {}",
+                               to_string(dropped->result.end), dropped->result.error)
+                 : std::string("the probe's connection was not cut mid-word"));
+    } else {
+        verdict("behaviour.drop_mid_word", burst && ended_well(*burst),
+                fmt::format("cut {} ms into the stream, mid-word; the next call connected and "
+                            "streamed",
+                            dropped->result.duration.count()),
+                burst ? "the call after the dropped connection: " +
+                            (burst->result.error.empty() ? burst_.outcome.first_error
+                                                         : burst->result.error)
+                      : "the call after the dropped connection opened no stream: " +
+                            burst_.outcome.first_error);
+    }
+    const bool burst_passed = [&] {
+        if (!streamed) return skip("behaviour.burst", no_stream), false;
+        if (!serving_before) return skip("behaviour.burst", down_before), false;
+        if (drop_happened && !(burst && ended_well(*burst)))
+            return skip("behaviour.burst",
+                        "the server stopped serving after the dropped connection (see "
+                        "behaviour.drop_mid_word)"),
+                   false;
+        if (!burst || !burst->result.connected) {
+            fail("behaviour.burst", "the burst probe's stream did not connect: " +
+                                        (burst ? burst->result.error : burst_.outcome.first_error));
+            return false;
+        }
+        const auto& res = burst->result;
+        const std::uint64_t burst_end_frame = (kBurstAt + kBurstPause) / 20ms;
+        const bool ok = res.end == StreamEnd::hung_up && burst_seen_->hung_up &&
+                        burst_seen_->last_frame >= burst_end_frame;
+        const std::string how =
+            res.end == StreamEnd::server_closed
+                ? fmt::format("the server closed the stream {} ms in", res.duration.count())
+            : res.end == StreamEnd::failed ? res.error
+                                           : "the stream ended before the caller hung up";
+        verdict("behaviour.burst", ok,
+                fmt::format("{} frames held 1 s then sent at once at {} ms; the stream stayed up "
+                            "until the caller hung up ({} ms)",
+                            (burst->inbound ? 50 : 0) + (burst->outbound ? 50 : 0),
+                            (kBurstAt + kBurstPause).count(), res.duration.count()),
+                fmt::format("{} ({} the burst at {} ms)", how,
+                            burst_seen_->last_frame < burst_end_frame ? "before" : "after",
+                            (kBurstAt + kBurstPause).count()));
+        return ok;
+    }();
+    if (!streamed) {
+        skip("behaviour.burst_response", no_stream);
+    } else if (!burst_passed) {
+        skip("behaviour.burst_response",
+             "the stream did not survive the burst (see behaviour.burst)");
+    } else if (!primary_seen_->first_audio_after_words) {
+        skip("behaviour.burst_response",
+             "the server did not talk back in the conversation (a listen-only server)");
+    } else if (!burst_seen_->first_audio_after_words) {
+        fail("behaviour.burst_response",
+             fmt::format("no answer within {} ms of the caller's words after the burst (the "
+                         "server answered in the conversation)",
+                         opts_.response_within.count() + 400));
+    } else {
+        const auto lat = ms_between(*burst_seen_->words_end, *burst_seen_->first_audio_after_words);
+        verdict(
+            "behaviour.burst_response", lat <= opts_.response_within.count(),
+            fmt::format("first audio {} ms after the caller's words that followed the burst", lat),
+            fmt::format("first audio {} ms after the caller's words that followed the burst "
+                        "(limit {} ms)",
+                        lat, opts_.response_within.count()));
     }
     if (opts_.long_call.count() == 0)
         skip("behaviour.long_call", "opt-in: --long (10 minutes) or --long-duration SECONDS");

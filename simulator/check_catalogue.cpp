@@ -117,6 +117,20 @@ constexpr CaseInfo kCases[] = {
      "§2", must,
      "`stop` arrives 0.7 s into the caller's words; a call placed right after must still connect "
      "and stream."},
+    {"behaviour.drop_mid_word", "behaviour", "a connection lost mid-word leaves the server serving",
+     "§8, §10.6", must,
+     "The network cuts the TCP connection 0.7 s into the caller's words: no stop, no close "
+     "frame (Twilio does not reconnect or resume). The call placed right after (the "
+     "behaviour.burst probe) must still connect and stream."},
+    {"behaviour.burst", "behaviour", "a burst of 50 frames after a 1 s pause is taken in stride",
+     "§2, §8", must,
+     "The caller's frames due from 1.1 s to 2.1 s are held, then all 50 per track arrive at "
+     "once, as Twilio's own network delivers them after a hiccup. The server must not close or "
+     "drop the stream: it is kept until the caller hangs up."},
+    {"behaviour.burst_response", "behaviour", "the server still answers after a burst", "§2, §8",
+     should,
+     "After the burst the caller speaks again: the first audio comes within --response-within "
+     "(2 s) of the words' end. Skipped when the server did not talk back in the conversation."},
     {"behaviour.long_call", "behaviour", "a 10-minute call stays up", "§8", must,
      "One call held for --long-duration (600 s with --long): the server neither closes nor drops "
      "it. Skipped unless --long or --long-duration is given."},

@@ -19,7 +19,8 @@ std::string Impairments::describe() const {
         add(fmt::format("jitter {}ms {}", jitter.count(),
                         distribution == Distribution::uniform ? "uniform" : "exponential"));
     if (pause_for.count() > 0)
-        add(fmt::format("pause {}ms every {}ms", pause_for.count(), pause_every.count()));
+        add(fmt::format("pause {}ms every {}ms{}", pause_for.count(), pause_every.count(),
+                        pause_count > 0 ? fmt::format(" ({} only)", pause_count) : ""));
     if (slow_read.count() > 0) add(fmt::format("slow read {}ms", slow_read.count()));
     if (drop_at) add(fmt::format("drop at {}ms", drop_at->count()));
     if (webhook_delay.count() > 0) add(fmt::format("webhook delay {}ms", webhook_delay.count()));
@@ -34,6 +35,7 @@ void Impairments::override_with(const Impairments& o) {
     if (o.pause_for.count() > 0) {
         pause_for = o.pause_for;
         pause_every = o.pause_every;
+        pause_count = o.pause_count;
     }
     if (o.slow_read.count() > 0) slow_read = o.slow_read;
     if (o.drop_at) drop_at = o.drop_at;
@@ -139,7 +141,9 @@ FrameGate::TimePoint FrameGate::release(TimePoint due) {
         const auto every = std::chrono::duration_cast<Clock::duration>(imp_.pause_every);
         const auto k = since / every;
         const auto start = origin_ + every * k;
-        if (k > 0 && due < start + imp_.pause_for) at = start + imp_.pause_for;
+        if (k > 0 && (imp_.pause_count <= 0 || k <= imp_.pause_count) &&
+            due < start + imp_.pause_for)
+            at = start + imp_.pause_for;
     }
     if (imp_.jitter.count() > 0) {
         const double mean_us = static_cast<double>(

@@ -5,7 +5,8 @@
 //   jitter      each frame is held a random time (uniform 0..2×mean, or exponential with that
 //               mean) but frames never overtake each other: a long hold makes the frames behind
 //               it leave together, in a burst, as a real network delivers them
-//   pause       every `every`, nothing for `for` (e.g. 1 s: 50 frames), then all of it at once
+//   pause       every `every`, nothing for `for` (e.g. 1 s: 50 frames), then all of it at once;
+//               `pause_count` > 0 keeps only the first that many pauses (mediasim check's burst)
 //   slow_read   each read of the server's messages waits this long first: the server's audio
 //               backs up in the TCP buffers (backpressure)
 //   drop_at     the TCP connection is cut (no stop, no close frame) at the first caller frame
@@ -35,6 +36,7 @@ struct Impairments {
     Millis jitter{0};  // mean hold; 0: none
     Distribution distribution = Distribution::exponential;
     Millis pause_for{0}, pause_every{0};  // 0: no pauses
+    int pause_count = 0;                  // 0: a pause every pause_every; n: the first n only
     Millis slow_read{0};
     std::optional<Millis> drop_at;
     Millis webhook_delay{0};

@@ -49,6 +49,26 @@ TEST(FrameGate, APauseHoldsFiftyFramesAndReleasesThemAtOnce) {
     EXPECT_EQ(burst, 50);
 }
 
+TEST(FrameGate, PauseCountKeepsOnlyTheFirstPauses) {
+    Impairments imp;
+    imp.pause_for = 1s;
+    imp.pause_every = 1500ms;
+    imp.pause_count = 1;
+    auto r = releases(imp, 300);  // 6 s: without the count, pauses at 1.5, 3, 4.5 s
+    int held = 0;
+    for (int i = 0; i < 300; ++i) {
+        const auto due = 20 * (i + 1);
+        if (due >= 1500 && due < 2500) {
+            EXPECT_EQ(r[i], 2500) << due;
+            ++held;
+        } else {
+            EXPECT_EQ(r[i], due);
+        }
+    }
+    EXPECT_EQ(held, 50);
+    EXPECT_EQ(imp.describe(), "pause 1000ms every 1500ms (1 only)");
+}
+
 TEST(FrameGate, JitterNeverReordersAndMakesBursts) {
     for (auto dist : {Impairments::Distribution::exponential, Impairments::Distribution::uniform}) {
         Impairments imp;
