@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <poll.h>
+
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
@@ -17,6 +20,8 @@
 #include "core/signature.hpp"
 #include "simulator/beast_util.hpp"
 #include "simulator/playout.hpp"
+#include "simulator/ticker.hpp"
+#include "simulator/ws_frame.hpp"
 
 namespace mediasim::sim {
 
@@ -50,7 +55,9 @@ std::int64_t millis(Clock::duration d) {
 }
 
 template <class Ws>
-class Session : public StreamClient, public std::enable_shared_from_this<Session<Ws>> {
+class Session : public StreamClient,
+                public Ticker::Client,
+                public std::enable_shared_from_this<Session<Ws>> {
   public:
     static constexpr bool kTls = !std::is_same_v<Ws, websocket::stream<beast::tcp_stream>>;
     enum class State { idle, connecting, running, stopping, ended };
@@ -61,13 +68,15 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
         : io_(io),
           resolver_(io),
           ws_(std::forward<A>(ws_args)...),
-          pacer_(io),
+          ticker_(Ticker::of(io)),
+          tick_id_(ticker_.add(*this)),
           mark_timer_(io),
           net_(std::move(net)),
           plan_(std::move(plan)),
           events_(std::move(events)),
           stats_(stats),
           playout_(Clock::now(), plan_.record) {}
+    ~Session() { ticker_.remove(tick_id_); }
 
     const StreamPlan& plan() const override { return plan_; }
 
@@ -109,6 +118,9 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
         if (ec) return fail(ec, fmt::format("connect to {}:{}", target_.first, target_.second));
         if (stop_requested_) return fail(asio::error::operation_aborted, "connect");
         beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true), ec);
+        if (plan_.send_buffer > 0)
+            beast::get_lowest_layer(ws_).socket().set_option(
+                asio::socket_base::send_buffer_size(plan_.send_buffer), ec);
         if constexpr (kTls) {
             if (!prepare_tls(ws_.next_layer(), plan_.url.host, verify_, ec))
                 return fail(ec, "TLS set-up");
@@ -155,6 +167,18 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
         ws_.set_option(opt);
         ws_.text(true);
         ws_.read_message_max(16 * 1024 * 1024);
+        if constexpr (!kTls) {
+            // The fast send path writes prebuilt frames with non-blocking write_some; Beast's
+            // own writes (a pong, the answer to a close) are announced by the control callback
+            // just before Beast makes them, and our writes go through Beast until they are done.
+            beast::get_lowest_layer(ws_).socket().non_blocking(true, ec);
+            if (ec) return fail(ec, "WebSocket upgrade");
+            ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+                if (kind == websocket::frame_type::pong) return;
+                if (kind == websocket::frame_type::close) server_closing_ = true;
+                enter_beast_writes();
+            });
+        }
 
         const auto now = Clock::now();
         if (stats_) stats_->record(Metric::connect_time, micros(now - connect_started_));
@@ -163,7 +187,7 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
         log(fmt::format("stream {} connected to {} in {} ms", plan_.stream_sid,
                         plan_.url.to_string(), millis(now - connect_started_)));
 
-        send(core::to_json(core::TwilioMessage(core::ConnectedMsg{})));
+        send_json(core::to_json(core::TwilioMessage(core::ConnectedMsg{})));
         core::StartMsg start;
         start.sequence_number = seq_++;
         start.stream_sid = plan_.stream_sid;
@@ -173,14 +197,15 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
         if (plan_.inbound) start.tracks.push_back(core::Track::inbound);
         if (plan_.outbound) start.tracks.push_back(core::Track::outbound);
         start.custom_parameters = plan_.custom_parameters;
-        send(core::to_json(core::TwilioMessage(std::move(start))));
+        send_json(core::to_json(core::TwilioMessage(std::move(start))));
         log(fmt::format("sent connected, start (tracks {}{}{}, {} custom parameter{})",
                         plan_.inbound ? "inbound" : "", plan_.inbound && plan_.outbound ? "+" : "",
                         plan_.outbound ? "outbound" : "", plan_.custom_parameters.size(),
                         plan_.custom_parameters.size() == 1 ? "" : "s"));
 
-        // The caller's timeline, on absolute deadlines from the stream's start.
-        stream_start_ = now;
+        // The caller's timeline, on absolute deadlines from the stream's start (on the ticker's
+        // grid: up to 0.5 ms before now, so that streams share wake-ups).
+        stream_start_ = Ticker::align_down(now);
         playout_ = Playout(now, plan_.record);
         const std::size_t audio_bytes = plan_.audio ? plan_.audio->size() : 0;
         audio_frames_ = (audio_bytes + kFrameBytes - 1) / kFrameBytes;
@@ -201,47 +226,161 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
         next_tick_ = stream_start_ + kFrame;
         if (events_.on_started) events_.on_started();
         do_read();
-        arm_pacer();
+        ticker_.schedule(tick_id_, next_tick_);
     }
 
     // ---- sending -----------------------------------------------------------------------------
+    // Every message goes out as a prebuilt masked text frame (ws_frame.hpp) written with a
+    // non-blocking write_some on the socket; only when the socket cannot take it all does the
+    // rest wait for the socket to be writable (async_wait), the frames behind it queued. Through
+    // Beast (ws_.async_write) instead: always on wss://, and on ws:// from the moment Beast is
+    // about to write a pong or a close answer of its own (its control callback) until that is
+    // surely written: the read that carried the ping has completed, or a write of ours queued
+    // behind Beast's has. So its frames and ours never interleave.
+    struct Out {
+        std::string buf;      // kWsHeaderRoom bytes of room, then the JSON text
+        std::size_t off = 0;  // once framed: the next byte to write
+        bool framed = false;  // header written and payload masked (the raw path)
+        std::uint32_t key = 0;
+    };
+
     std::string take_buffer() {
-        if (free_.empty()) return {};
-        std::string s = std::move(free_.back());
-        free_.pop_back();
-        s.clear();
+        std::string s;
+        if (!free_.empty()) {
+            s = std::move(free_.back());
+            free_.pop_back();
+        }
+        s.assign(kWsHeaderRoom, '\0');
         return s;
     }
 
-    void send(std::string frame) {
-        out_.push_back(std::move(frame));
+    void send_json(const std::string& json) {
+        std::string buf = take_buffer();
+        buf += json;
+        send(std::move(buf));
+    }
+
+    // buf: take_buffer() with the message appended.
+    void send(std::string buf) {
+        out_.push_back(Out{std::move(buf)});
         ++result_.frames_sent;
         if (stats_) stats_->message_sent();
-        if (out_.size() == 1) do_write();
+        if (!writing_) pump();
     }
 
-    void do_write() {
-        ws_.async_write(asio::buffer(out_.front()),
-                        [self = this->shared_from_this()](error_code ec, std::size_t n) {
-                            self->on_write(ec, n);
-                        });
+    bool raw_writes() const {
+        return !kTls && !beast_writes_ && !server_closing_ && !close_started_;
     }
 
-    void on_write(error_code ec, std::size_t) {
-        if (ec) return fail(ec, "write frame");
-        free_.push_back(std::move(out_.front()));
-        out_.pop_front();
-        if (!out_.empty()) return do_write();
+    // Writes what the socket takes now; leaves at most one async operation in flight.
+    void pump() {
+        if (writing_ || state_ == State::ended) return;
+        while (!out_.empty()) {
+            if (!raw_writes()) return beast_write();
+            Out& o = out_.front();
+            if (!o.framed) {
+                o.key = mask_keys_.next();
+                o.off = frame_client_text(o.buf, o.key);
+                o.framed = true;
+            }
+            error_code ec;
+            const std::size_t n = beast::get_lowest_layer(ws_).socket().write_some(
+                asio::buffer(o.buf.data() + o.off, o.buf.size() - o.off), ec);
+            if (ec && ec != asio::error::would_block && ec != asio::error::try_again)
+                return fail(ec, "write frame");
+            if (!ec) o.off += n;
+            if (o.off < o.buf.size()) return wait_writable();
+            done_front();
+        }
         if (state_ == State::stopping && stop_sent_) do_close();
     }
 
-    void arm_pacer() {
-        pacer_.expires_at(next_tick_);
-        pacer_.async_wait([self = this->shared_from_this()](error_code ec) { self->on_tick(ec); });
+    void done_front() {
+        free_.push_back(std::move(out_.front().buf));
+        out_.pop_front();
     }
 
-    void on_tick(error_code ec) {
-        if (ec == asio::error::operation_aborted || state_ != State::running) return;
+    void wait_writable() {
+        writing_ = true;
+        ++partial_writes_;
+        beast::get_lowest_layer(ws_).socket().async_wait(
+            tcp::socket::wait_write, [self = this->shared_from_this()](error_code ec) {
+                self->writing_ = false;
+                if (ec) return self->fail(ec, "write frame");
+                self->pump();
+            });
+    }
+
+    void beast_write() {
+        writing_ = true;
+        Out& o = out_.front();
+        ws_.async_write(
+            asio::buffer(o.buf.data() + kWsHeaderRoom, o.buf.size() - kWsHeaderRoom),
+            [self = this->shared_from_this(), gen = beast_gen_](error_code ec, std::size_t) {
+                self->writing_ = false;
+                if (ec) return self->fail(ec, "write frame");
+                // Begun after Beast's own frame (which held the write lock first
+                // or took it before us), done after it: back to the fast path.
+                if (!kTls && gen == self->beast_gen_) self->beast_writes_ = false;
+                self->done_front();
+                self->pump();
+            });
+    }
+
+    // Beast is about to write a frame of its own (called from within its read operation).
+    // A frame of ours begun on the socket is finished first, right now (waiting at most 5 s
+    // for the socket: the server would be reading neither our frames nor its answers); one
+    // framed but not begun goes back to plain text for Beast.
+    void enter_beast_writes() {
+        beast_writes_ = true;
+        ++beast_gen_;
+        if (out_.empty() || !out_.front().framed) return;
+        Out& o = out_.front();
+        const std::size_t start = kWsHeaderRoom - header_size(o.buf.size() - kWsHeaderRoom);
+        if (o.off == start) {
+            mask_payload(o.buf, o.key);
+            o.framed = false;
+            return;
+        }
+        auto& sock = beast::get_lowest_layer(ws_).socket();
+        const auto began = Clock::now();
+        const auto deadline = began + 5s;
+        while (o.off < o.buf.size()) {
+            error_code ec;
+            const std::size_t n =
+                sock.write_some(asio::buffer(o.buf.data() + o.off, o.buf.size() - o.off), ec);
+            if (!ec) {
+                o.off += n;
+                continue;
+            }
+            if (ec != asio::error::would_block && ec != asio::error::try_again)
+                return fail(ec, "write frame");
+            const auto left = millis(deadline - Clock::now());
+            if (left <= 0) return fail(beast::error::timeout, "write frame");
+            pollfd p{sock.native_handle(), POLLOUT, 0};
+            ::poll(&p, 1, static_cast<int>(left));
+        }
+        done_front();
+        log(
+            fmt::format("a frame was half written when Beast had a frame of its own to send: "
+                        "finished it first ({} ms)",
+                        millis(Clock::now() - began)));
+        // The pending async_wait completes later and hands the queue to Beast (pump).
+    }
+
+    static std::size_t header_size(std::size_t payload) {
+        return payload < 126 ? 6 : payload <= 0xFFFF ? 8 : 14;
+    }
+
+    // Ticker::Client: frame chunk_ + 1 is due.
+    void on_due(Ticker::TimePoint due) override {
+        auto self = this->shared_from_this();
+        next_tick_ = due;
+        on_tick();
+    }
+
+    void on_tick() {
+        if (state_ != State::running) return;
         const auto now = Clock::now();
         if (stats_)
             stats_->record(Metric::pacing_error,
@@ -279,8 +418,7 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
             core::append_media_json(out, plan_.stream_sid, seq_++, core::Track::inbound, chunk_,
                                     timestamp_ms,
                                     std::span<const std::uint8_t>(frame, kFrameBytes));
-            send(std::move(out));
-            ++result_.media_sent;
+            release_media(std::move(out));
             if (plan_.record)
                 result_.caller_audio.insert(result_.caller_audio.end(), frame, frame + kFrameBytes);
         }
@@ -297,8 +435,7 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
             core::append_media_json(out, plan_.stream_sid, seq_++, core::Track::outbound, chunk_,
                                     timestamp_ms,
                                     std::span<const std::uint8_t>(silence, kFrameBytes));
-            send(std::move(out));
-            ++result_.media_sent;
+            release_media(std::move(out));
         }
         if (chunk_ == audio_frames_ && audio_frames_ > 0)
             log(fmt::format("caller audio ended ({} ms)", audio_frames_ * 20));
@@ -315,7 +452,16 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
             if (state_ != State::running) return;
         }
         next_tick_ += kFrame;
-        arm_pacer();
+        ticker_.schedule(tick_id_, next_tick_);
+    }
+
+    // The send path's one seam: a media frame built at its deadline (on_tick, called by the
+    // Ticker when frame chunk_ is due) is released to the network here, now. A layer that
+    // impairs the network (delay, jitter, loss) decides here instead whether and when the
+    // frame leaves: hold it and release it from a later Ticker deadline, or drop it.
+    void release_media(std::string frame) {
+        send(std::move(frame));
+        ++result_.media_sent;
     }
 
     void send_dtmf(char digit) {
@@ -323,7 +469,7 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
         d.sequence_number = seq_++;
         d.stream_sid = plan_.stream_sid;
         d.digit = digit;
-        send(core::to_json(core::TwilioMessage(d)));
+        send_json(core::to_json(core::TwilioMessage(d)));
         log(fmt::format("sent dtmf {}", d.digit));
     }
 
@@ -337,6 +483,11 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
     void on_read(error_code ec, std::size_t) {
         if (ec == websocket::error::closed) return on_server_closed();
         if (ec) return fail(ec, "read frame");
+        if (!kTls && beast_writes_ && !server_closing_) {
+            // The read that carried a ping has completed, and with it Beast's pong.
+            beast_writes_ = false;
+            if (!writing_) pump();
+        }
         const auto now = Clock::now();
         ++result_.frames_received;
         if (stats_) stats_->message_received();
@@ -498,7 +649,7 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
             m.sequence_number = seq_++;
             m.stream_sid = plan_.stream_sid;
             m.name = e.name;
-            send(core::to_json(core::TwilioMessage(std::move(m))));
+            send_json(core::to_json(core::TwilioMessage(std::move(m))));
             ++result_.marks_echoed;
             if (stats_) stats_->record(Metric::mark_rtt, micros(now - e.received));
             log(fmt::format("mark \"{}\" echoed{} after {} ms", e.name,
@@ -538,7 +689,7 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
         }
         if (state_ != State::running) return;
         state_ = State::stopping;
-        pacer_.cancel();
+        ticker_.cancel(tick_id_);
         mark_timer_.cancel();
         if (plan_.bidirectional) playout_.advance(Clock::now());
         core::StopMsg stop;
@@ -547,9 +698,9 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
         stop.account_sid = plan_.account_sid;
         stop.call_sid = plan_.call_sid;
         stop_sent_ = true;
-        send(core::to_json(core::TwilioMessage(std::move(stop))));
+        send_json(core::to_json(core::TwilioMessage(std::move(stop))));
         log("sent stop");
-        // do_close() runs once the write queue has drained (on_write).
+        // do_close() runs once the write queue has drained (pump).
     }
 
     void do_close() {
@@ -602,11 +753,12 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
     void end(StreamEnd how) {
         if (state_ == State::ended) return;
         state_ = State::ended;
-        pacer_.cancel();
+        ticker_.cancel(tick_id_);
         mark_timer_.cancel();
         error_code ignored;
         beast::get_lowest_layer(ws_).socket().close(ignored);
         result_.end = how;
+        result_.writes_waited = partial_writes_;
         if (caller_) {
             result_.caller_failure = caller_->failure();
             result_.expectation_failures = caller_->expectation_failures();
@@ -636,7 +788,8 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
     asio::io_context& io_;
     tcp::resolver resolver_;
     Ws ws_;
-    asio::steady_timer pacer_;
+    Ticker& ticker_;
+    Ticker::Id tick_id_;
     asio::steady_timer mark_timer_;
     std::shared_ptr<const NetConfig> net_;
     StreamPlan plan_;
@@ -662,8 +815,14 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
     std::size_t dtmf_next_ = 0;
     std::uint64_t seq_ = 1;    // the next sequenceNumber (start is 1)
     std::uint64_t chunk_ = 0;  // frames sent per track
-    std::deque<std::string> out_;
+    std::deque<Out> out_;
     std::vector<std::string> free_;
+    MaskKeys mask_keys_;
+    bool writing_ = false;         // an async_wait or a Beast write is in flight
+    bool beast_writes_ = kTls;     // our frames go through Beast (see enter_beast_writes)
+    bool server_closing_ = false;  // the server's close arrived: Beast answers it
+    std::uint64_t beast_gen_ = 0;  // Beast's own writes announced so far
+    std::uint64_t partial_writes_ = 0;
     beast::flat_buffer in_;
     std::vector<std::uint8_t> decoded_;
     std::uint64_t server_frame_no_ = 0;
