@@ -47,10 +47,8 @@ using Response = http::response<http::string_body>;
 
 namespace {
 
-constexpr std::size_t kMaxBodyBytes = 64 * 1024;        // Twilio's own TwiML limit
-constexpr std::size_t kMaxWsMessageBytes = 256 * 1024;  // a media frame is ~400 bytes
-constexpr std::size_t kMaxQueuedFrames = 30'000;        // ~10 minutes of audio, as Twilio queues
-constexpr auto kHttpTimeout = std::chrono::seconds(30);
+constexpr std::size_t kMaxBodyBytes = 64 * 1024;  // Twilio's own TwiML limit
+constexpr std::size_t kMaxHeaderBytes = 16 * 1024;
 constexpr auto kDrainTime = std::chrono::seconds(3);
 
 bool is_quiet(const error_code& ec) {
@@ -94,6 +92,8 @@ struct Server::Impl {
     std::uint16_t bound_port = 0;
     std::atomic<bool> stopping{false};
     std::optional<asio::steady_timer> drain_timer;
+    std::optional<asio::steady_timer> rate_timer;  // frames/s, once a second
+    std::chrono::steady_clock::time_point rate_last;
     std::chrono::steady_clock::time_point drain_deadline;
     asio::executor_work_guard<asio::io_context::executor_type> work;
 
@@ -104,6 +104,12 @@ struct Server::Impl {
           ioc(config.threads),
           acceptor(asio::make_strand(ioc)),
           work(ioc.get_executor()) {}
+
+    // A limit was enforced: one log line and one count.
+    void limit_reached(Limit l, std::string_view call_sid, std::string_view msg) {
+        metrics.limit_hit(l);
+        log.warn("limit_reached", {{"call_sid", call_sid}, {"limit", to_string(l)}, {"msg", msg}});
+    }
 
     void add_session(const std::shared_ptr<Session>& s) {
         std::lock_guard lock(sessions_mu);
@@ -117,6 +123,7 @@ struct Server::Impl {
     void do_accept();
     void begin_stop();
     void drain_tick();
+    void rate_tick();
 
     // The base URL the outside used: public_url when configured, else the Host header.
     std::string public_base(const Request& req, bool tls_conn, bool websocket) const;
@@ -169,15 +176,21 @@ class WsSession final : public Session,
     void start(Request req) {
         srv_.add_session(this->shared_from_this());
         beast::get_lowest_layer(ws_).expires_never();
+        if (const auto sndbuf = srv_.config.limits.socket_send_buffer_bytes; sndbuf > 0) {
+            error_code ignored;
+            beast::get_lowest_layer(ws_).socket().set_option(
+                asio::socket_base::send_buffer_size(static_cast<int>(sndbuf)), ignored);
+        }
         websocket::stream_base::timeout t{};
         t.handshake_timeout = std::chrono::seconds(10);
-        t.idle_timeout = std::chrono::seconds(120);
+        // Twilio sends a frame every 20 ms, silence included: a quiet stream is a dead one.
+        t.idle_timeout = std::chrono::seconds(srv_.config.limits.idle_timeout_seconds);
         t.keep_alive_pings = false;
         ws_.set_option(t);
         ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
             res.set(http::field::server, "mediasim-server");
         }));
-        ws_.read_message_max(kMaxWsMessageBytes);
+        ws_.read_message_max(srv_.config.limits.max_message_bytes);
         ws_.async_accept(
             req, beast::bind_front_handler(&WsSession::on_accept, this->shared_from_this()));
     }
@@ -192,17 +205,23 @@ class WsSession final : public Session,
     // MediaSink: called on the strand by the media session.
     void send_text(std::string frame) override {
         if (closing_) return;
-        if (out_.size() >= kMaxQueuedFrames) {
+        if (out_bytes_ + frame.size() > srv_.config.limits.send_queue_max_bytes) {
+            srv_.metrics.frames_dropped_out.fetch_add(1);
             if (!overflow_logged_)
-                srv_.log.warn("send_queue_full",
-                              {{"call_sid", media_.call_sid()},
-                               {"path", path_},
-                               {"msg", "Twilio is not reading; frames dropped"}});
+                srv_.limit_reached(
+                    Limit::send_queue_full, media_.call_sid(),
+                    fmt::format("Twilio is not reading: {} bytes wait to be written; frames to it "
+                                "are dropped until the queue drains",
+                                out_bytes_));
             overflow_logged_ = true;
             return;
         }
+        out_bytes_ += frame.size();
         out_.push_back(std::move(frame));
-        if (out_.size() == 1) do_write();
+        if (out_.size() == 1) {
+            write_progress_ = MediaSession::Clock::now();
+            do_write();
+        }
     }
 
   private:
@@ -221,6 +240,21 @@ class WsSession final : public Session,
     void on_read(error_code ec, std::size_t) {
         if (ec) return fail(ec, "read frame");
         const auto arrival = MediaSession::Clock::now();
+        // A slow reader: Twilio keeps sending but has not taken our frames for a long time.
+        if (!out_.empty() && !closing_ &&
+            arrival - write_progress_ >
+                std::chrono::seconds(srv_.config.limits.write_timeout_seconds)) {
+            srv_.limit_reached(
+                Limit::write_timeout, media_.call_sid(),
+                fmt::format("no frame to Twilio could be written for {} s ({} bytes queued); "
+                            "closing the stream",
+                            srv_.config.limits.write_timeout_seconds, out_bytes_));
+            media_.on_closed("write_timeout");
+            closing_ = true;
+            error_code ignored;
+            beast::get_lowest_layer(ws_).socket().close(ignored);
+            return;
+        }
         if (ws_.got_text()) {
             const auto data = in_.cdata();
             media_.on_text(std::string_view(static_cast<const char*>(data.data()), data.size()),
@@ -240,7 +274,10 @@ class WsSession final : public Session,
 
     void on_write(error_code ec, std::size_t) {
         if (ec) return fail(ec, "write frame");
+        write_progress_ = MediaSession::Clock::now();
+        out_bytes_ -= out_.front().size();
         out_.pop_front();
+        if (out_bytes_ == 0) overflow_logged_ = false;
         if (!out_.empty()) return do_write();
         if (close_pending_) do_close();
     }
@@ -259,8 +296,22 @@ class WsSession final : public Session,
     }
 
     void fail(error_code ec, std::string_view step) {
+        if (ec == websocket::error::message_too_big) {
+            media_.on_closed("message_too_big");
+            return srv_.limit_reached(
+                Limit::message_too_big, media_.call_sid(),
+                fmt::format("a WebSocket message over {} bytes; closed with 1009",
+                            srv_.config.limits.max_message_bytes));
+        }
+        if (ec == beast::error::timeout && !closing_) {
+            media_.on_closed("idle_timeout");
+            return srv_.limit_reached(Limit::idle_timeout, media_.call_sid(),
+                                      fmt::format("nothing received for {} s; stream closed",
+                                                  srv_.config.limits.idle_timeout_seconds));
+        }
         media_.on_closed(is_quiet(ec) ? "closed" : "error");
         if (is_quiet(ec) || closing_) return;
+        srv_.metrics.websocket_errors.fetch_add(1);
         srv_.log.warn("websocket_error", {{"call_sid", media_.call_sid()},
                                           {"path", path_},
                                           {"step", step},
@@ -273,6 +324,8 @@ class WsSession final : public Session,
     MediaSession media_;
     beast::flat_buffer in_;
     std::deque<std::string> out_;
+    std::size_t out_bytes_ = 0;                       // bytes in out_
+    MediaSession::Clock::time_point write_progress_;  // last write completed (or queue began)
     bool close_pending_ = false, closing_ = false, overflow_logged_ = false;
 };
 
@@ -305,8 +358,9 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
         if (stopping_) return;
         parser_.emplace();
         parser_->body_limit(kMaxBodyBytes);
-        parser_->header_limit(16 * 1024);
-        beast::get_lowest_layer(stream_).expires_after(kHttpTimeout);
+        parser_->header_limit(kMaxHeaderBytes);
+        beast::get_lowest_layer(stream_).expires_after(
+            std::chrono::seconds(srv_.config.limits.http_timeout_seconds));
         busy_ = false;
         http::async_read(
             stream_, buffer_, *parser_,
@@ -316,9 +370,28 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
     void on_read(error_code ec, std::size_t) {
         busy_ = true;
         if (ec == http::error::body_limit) {
+            srv_.limit_reached(
+                Limit::body_too_large, "",
+                fmt::format("request body over {} bytes refused with 413", kMaxBodyBytes));
             return send(srv_.reply(Request{}, http::status::payload_too_large,
                                    fmt::format("request body over {} bytes\n", kMaxBodyBytes)),
                         false);
+        }
+        if (ec == http::error::header_limit) {
+            srv_.limit_reached(
+                Limit::header_too_large, "",
+                fmt::format("request headers over {} bytes refused with 431", kMaxHeaderBytes));
+            return send(srv_.reply(Request{}, http::status::request_header_fields_too_large,
+                                   fmt::format("request headers over {} bytes\n", kMaxHeaderBytes)),
+                        false);
+        }
+        // A client that began a request and did not finish it in time (an idle keep-alive
+        // connection timing out is normal and quiet).
+        if (ec == beast::error::timeout && (parser_->got_some() || buffer_.size() > 0)) {
+            srv_.limit_reached(Limit::http_timeout, "",
+                               fmt::format("request not complete after {} s; connection closed",
+                                           srv_.config.limits.http_timeout_seconds));
+            return;
         }
         if (ec) return fail(ec, "read request");
         Request req = parser_->release();
@@ -335,6 +408,18 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
                 return send(srv_.reply(req, http::status::forbidden,
                                        "missing or invalid X-Twilio-Signature\n"),
                             false);
+            if (srv_.ws_sessions.load() >= srv_.config.limits.max_streams) {
+                const auto path_sid = path.substr(path.rfind('/') + 1);
+                srv_.limit_reached(Limit::max_streams,
+                                   core::is_valid_sid(path_sid, "CA") ? path_sid : "",
+                                   fmt::format("{} streams open; upgrade refused with 503",
+                                               srv_.ws_sessions.load()));
+                Response r = srv_.reply(req, http::status::service_unavailable,
+                                        fmt::format("too many open streams (limit {})\n",
+                                                    srv_.config.limits.max_streams));
+                r.set(http::field::retry_after, "1");
+                return send(std::move(r), false);
+            }
             beast::get_lowest_layer(stream_).expires_never();
             std::make_shared<WsSession<Stream>>(std::move(stream_), srv_, path)
                 ->start(std::move(req));
@@ -397,7 +482,7 @@ class DetectSession : public std::enable_shared_from_this<DetectSession> {
                 ->start();
             return;
         }
-        stream_.expires_after(kHttpTimeout);
+        stream_.expires_after(std::chrono::seconds(srv_.config.limits.http_timeout_seconds));
         beast::async_detect_ssl(
             stream_, buffer_,
             beast::bind_front_handler(&DetectSession::on_detect, shared_from_this()));
@@ -471,6 +556,16 @@ void Server::Impl::begin_stop() {
         drain_deadline = std::chrono::steady_clock::now() + kDrainTime;
         drain_timer.emplace(ioc);
         drain_tick();
+    });
+}
+
+void Server::Impl::rate_tick() {
+    const auto now = std::chrono::steady_clock::now();
+    metrics.sample_rates(std::chrono::duration<double>(now - rate_last).count());
+    rate_last = now;
+    rate_timer->expires_after(std::chrono::seconds(1));
+    rate_timer->async_wait([this](error_code ec) {
+        if (!ec && !stopping.load()) rate_tick();
     });
 }
 
@@ -824,6 +919,9 @@ void Server::run(bool handle_signals) {
         });
     }
     asio::post(im.acceptor.get_executor(), [&im] { im.do_accept(); });
+    im.rate_timer.emplace(im.ioc);
+    im.rate_last = std::chrono::steady_clock::now();
+    asio::post(im.ioc, [&im] { im.rate_tick(); });
     std::vector<std::thread> threads;
     for (int i = 1; i < im.config.threads; ++i) threads.emplace_back([&im] { im.ioc.run(); });
     im.ioc.run();

@@ -39,6 +39,39 @@ const char* to_string(BadFrame b) {
     return "unknown";
 }
 
+const char* to_string(Limit l) {
+    switch (l) {
+        case Limit::max_streams:
+            return "max_streams";
+        case Limit::message_too_big:
+            return "message_too_big";
+        case Limit::idle_timeout:
+            return "idle_timeout";
+        case Limit::http_timeout:
+            return "http_timeout";
+        case Limit::body_too_large:
+            return "body_too_large";
+        case Limit::header_too_large:
+            return "header_too_large";
+        case Limit::send_queue_full:
+            return "send_queue_full";
+        case Limit::write_timeout:
+            return "write_timeout";
+        case Limit::count_:
+            break;
+    }
+    return "unknown";
+}
+
+void Metrics::sample_rates(double seconds) {
+    if (!(seconds > 0)) return;
+    const auto in = frames_in.load(), out = frames_out.load();
+    frames_in_per_second.store(static_cast<double>(in - last_frames_in_) / seconds);
+    frames_out_per_second.store(static_cast<double>(out - last_frames_out_) / seconds);
+    last_frames_in_ = in;
+    last_frames_out_ = out;
+}
+
 void Metrics::observe_jitter_ms(double jitter_ms) {
     if (!(jitter_ms >= 0)) jitter_ms = 0;  // NaN guard
     for (std::size_t i = 0; i < kJitterBucketsMs.size(); ++i)
@@ -117,6 +150,22 @@ std::string Metrics::render() const {
     for (std::size_t i = 0; i < kBadFrameKinds; ++i)
         out += fmt::format("mediasim_server_bad_frames_total{{reason=\"{}\"}} {}\n",
                            to_string(static_cast<BadFrame>(i)), bad_frames_[i].load());
+
+    gauge("mediasim_server_frames_in_per_second", "Frames received per second (last second).",
+          fmt::format("{:.1f}", frames_in_per_second.load()));
+    gauge("mediasim_server_frames_out_per_second", "Frames sent per second (last second).",
+          fmt::format("{:.1f}", frames_out_per_second.load()));
+    counter("mediasim_server_frames_dropped_total",
+            "Frames to Twilio dropped because it was not reading (send queue full).",
+            frames_dropped_out.load());
+    counter("mediasim_server_websocket_errors_total",
+            "Media streams ended by a socket or protocol error.", websocket_errors.load());
+    out +=
+        "# HELP mediasim_server_limit_hits_total Limits enforced, by limit.\n"
+        "# TYPE mediasim_server_limit_hits_total counter\n";
+    for (std::size_t i = 0; i < kLimitKinds; ++i)
+        out += fmt::format("mediasim_server_limit_hits_total{{limit=\"{}\"}} {}\n",
+                           to_string(static_cast<Limit>(i)), limit_hits_[i].load());
 
     out +=
         "# HELP mediasim_server_stream_jitter_ms Interarrival jitter of ended streams "

@@ -28,6 +28,21 @@ enum class BadFrame {
 inline constexpr std::size_t kBadFrameKinds = static_cast<std::size_t>(BadFrame::count_);
 const char* to_string(BadFrame b);
 
+// A limit the server enforced (see Limits in server_config.hpp).
+enum class Limit {
+    max_streams,       // an upgrade refused with 503: too many open streams
+    message_too_big,   // a WebSocket message over max_message_bytes (closed with 1009)
+    idle_timeout,      // a stream that sent nothing for idle_timeout_seconds (closed)
+    http_timeout,      // a request that did not arrive whole within http_timeout_seconds
+    body_too_large,    // a request body over 64 kB (413)
+    header_too_large,  // request headers over 16 kB (431)
+    send_queue_full,   // frames to a slow reader dropped: send_queue_max_bytes reached
+    write_timeout,     // a write to Twilio stuck for write_timeout_seconds (closed)
+    count_
+};
+inline constexpr std::size_t kLimitKinds = static_cast<std::size_t>(Limit::count_);
+const char* to_string(Limit l);
+
 class Metrics {
   public:
     std::atomic<std::uint64_t> calls{0};             // POST /voice answered
@@ -49,6 +64,17 @@ class Metrics {
     std::uint64_t bad_frames(BadFrame b) const {
         return bad_frames_[static_cast<std::size_t>(b)].load();
     }
+    void limit_hit(Limit l) { limit_hits_[static_cast<std::size_t>(l)].fetch_add(1); }
+    std::uint64_t limit_hits(Limit l) const {
+        return limit_hits_[static_cast<std::size_t>(l)].load();
+    }
+    std::atomic<std::uint64_t> frames_dropped_out{0};  // frames to a slow reader dropped
+    std::atomic<std::uint64_t> websocket_errors{0};    // streams ended by a socket error
+
+    // Frames received per second, over the last whole second (sample_rates() once a second).
+    void sample_rates(double seconds_since_last);
+    std::atomic<double> frames_in_per_second{0};
+    std::atomic<double> frames_out_per_second{0};
 
     // A stream's final interarrival jitter (RFC 3550 estimator, milliseconds).
     void observe_jitter_ms(double jitter_ms);
@@ -68,6 +94,8 @@ class Metrics {
 
   private:
     std::array<std::atomic<std::uint64_t>, kBadFrameKinds> bad_frames_{};
+    std::array<std::atomic<std::uint64_t>, kLimitKinds> limit_hits_{};
+    std::uint64_t last_frames_in_ = 0, last_frames_out_ = 0;  // sample_rates() only
     static constexpr std::array<double, 8> kJitterBucketsMs{0.5, 1, 2, 5, 10, 20, 50, 100};
     std::array<std::atomic<std::uint64_t>, kJitterBucketsMs.size()> jitter_buckets_{};
     std::atomic<std::uint64_t> jitter_count_{0};

@@ -172,7 +172,7 @@ core::Result<ServerConfig> parse_config_yaml(std::string_view text, std::string_
     ServerConfig cfg = std::move(base);
     if (!c.keys(root, "",
                 {"listen", "data", "auth_token", "public_url", "flow", "threads", "api_token",
-                 "tls", "twiml", "bot"}))
+                 "tls", "twiml", "bot", "limits"}))
         return c.result().error();
 
     if (const auto n = root["listen"]) {
@@ -254,6 +254,24 @@ core::Result<ServerConfig> parse_config_yaml(std::string_view text, std::string_
         c.string(b, "bot", "greeting", cfg.bot.greeting);
     }
 
+    if (const auto l = root["limits"];
+        l &&
+        c.keys(l, "limits",
+               {"max_streams", "max_message_bytes", "idle_timeout_seconds", "http_timeout_seconds",
+                "send_queue_max_bytes", "write_timeout_seconds", "socket_send_buffer_bytes"})) {
+        auto& lim = cfg.limits;
+        c.number(l, "limits", "max_streams", lim.max_streams, 1, 1'000'000);
+        c.number(l, "limits", "max_message_bytes", lim.max_message_bytes, std::size_t{1024},
+                 std::size_t{64} << 20);
+        c.number(l, "limits", "idle_timeout_seconds", lim.idle_timeout_seconds, 1, 86400);
+        c.number(l, "limits", "http_timeout_seconds", lim.http_timeout_seconds, 1, 3600);
+        c.number(l, "limits", "send_queue_max_bytes", lim.send_queue_max_bytes, std::size_t{4096},
+                 std::size_t{1} << 30);
+        c.number(l, "limits", "write_timeout_seconds", lim.write_timeout_seconds, 1, 3600);
+        c.number(l, "limits", "socket_send_buffer_bytes", lim.socket_send_buffer_bytes,
+                 std::size_t{0}, std::size_t{64} << 20);
+    }
+
     if (auto st = c.result(); !st) return st.error();
     return cfg;
 }
@@ -292,7 +310,7 @@ core::Result<CommandLine> parse_command_line(std::span<char* const> args,
                                              std::optional<std::string> env_auth_token) {
     std::string listen, data, auth_token, config_file, public_url, flow, tls_cert, tls_key, handoff,
         api_token, greeting;
-    int threads = 0;
+    int threads = 0, max_streams = 0, idle_timeout = 0;
     core::ArgParser p("mediasim-server",
                       "The Mediasim reference server: TwiML webhooks and the Media Streams "
                       "endpoint, with recording.");
@@ -315,7 +333,11 @@ core::Result<CommandLine> parse_command_line(std::span<char* const> args,
         .option("handoff-number", &handoff, "E164", "gather flow: <Dial> this number after")
         .option("api-token", &api_token, "TOKEN", "bearer token guarding the calls API")
         .option("greeting", &greeting, "TEXT",
-                "what the echo bot says when a bidirectional stream starts (\"\": nothing)");
+                "what the echo bot says when a bidirectional stream starts (\"\": nothing)")
+        .option("max-streams", &max_streams, "N",
+                "open media streams at most; more upgrades get 503 (default 5000)", 1)
+        .option("idle-timeout", &idle_timeout, "SECONDS",
+                "close a stream that sends nothing this long (default 60)", 1);
     if (auto st = p.parse(args); !st) return st.error();
     CommandLine out;
     if (p.help_requested()) {
@@ -353,6 +375,8 @@ core::Result<CommandLine> parse_command_line(std::span<char* const> args,
     if (p.given("handoff-number")) cfg.twiml.handoff_number = handoff;
     if (p.given("api-token")) cfg.api_token = api_token;
     if (p.given("greeting")) cfg.bot.greeting = greeting;
+    if (p.given("max-streams")) cfg.limits.max_streams = max_streams;
+    if (p.given("idle-timeout")) cfg.limits.idle_timeout_seconds = idle_timeout;
     while (cfg.public_url.ends_with('/')) cfg.public_url.pop_back();
     if (auto st = validate(cfg); !st) return st.error();
     out.config = std::move(cfg);

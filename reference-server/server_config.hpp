@@ -64,6 +64,20 @@ struct BotOptions {
     std::shared_ptr<const std::vector<std::uint8_t>> greeting_audio;
 };
 
+// What one connection may do; each limit is enforced with a `limit_reached` log line and a
+// count in mediasim_server_limit_hits_total{limit="..."}, never a crash or a hang.
+struct Limits {
+    int max_streams = 5000;                      // open media WebSockets; more get 503
+    std::size_t max_message_bytes = 256 * 1024;  // a bigger WebSocket message closes with 1009
+    int idle_timeout_seconds = 60;  // no frame from Twilio this long: the stream is closed
+    int http_timeout_seconds = 30;  // a request must arrive whole within this (slow clients)
+    std::size_t send_queue_max_bytes = 8 * 1024 * 1024;  // frames to Twilio not yet written
+    int write_timeout_seconds = 30;  // a write to Twilio stuck this long: the stream is closed
+    // SO_SNDBUF of each media socket; 0 leaves it to the kernel (which may buffer megabytes
+    // per socket). A bound caps kernel memory per stream and makes a slow reader show sooner.
+    std::size_t socket_send_buffer_bytes = 0;
+};
+
 struct TlsFiles {
     std::filesystem::path cert_file;  // PEM chain
     std::filesystem::path key_file;   // PEM private key
@@ -83,6 +97,7 @@ struct ServerConfig {
     std::string api_token;  // when set, /api and /calls need "Authorization: Bearer <token>"
     TwimlOptions twiml;
     BotOptions bot;
+    Limits limits;
 };
 
 // Reads a YAML config file on top of `base`. Unknown keys and bad values are errors with

@@ -99,6 +99,27 @@ std::string html_escape(std::string_view text) {
     return core::xml_escape(text);
 }
 
+std::string html_page_start(std::string_view title) {
+    std::string h = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
+    h += fmt::format("<title>{}</title>\n", html_escape(title));
+    h += R"(<style>
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;max-width:980px;color:#222;padding:0 16px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
+table{border-collapse:collapse;margin:6px 0}th,td{padding:3px 10px;border-bottom:1px solid #eee;text-align:left}
+td.n{text-align:right;font-variant-numeric:tabular-nums}
+.badge{display:inline-block;padding:2px 10px;border-radius:4px;color:#fff;font-weight:600}
+.pass{background:#2a8a3e}.fail{background:#c0392b}.muted{color:#777}
+svg.chart{display:block;margin:10px 0;background:#fff}
+svg .plot{fill:#fafafa;stroke:#ccc}svg .grid{stroke:#e4e4e4}svg .tick,svg .legend{font-size:11px;fill:#555}
+svg .label{font-size:12px;fill:#333}svg .title{font-size:13px;font-weight:600;fill:#222}svg .empty{fill:#999}
+code{background:#f3f3f3;padding:1px 4px;border-radius:3px}td.broken{color:#c0392b;font-weight:600}
+</style>
+</head>
+<body>
+)";
+    return h;
+}
+
 std::string svg_line_chart(const std::vector<Series>& series, const ChartOptions& o) {
     const double left = 64, right = 16, top = 28, bottom = 44;
     const double pw = o.width - left - right, ph = o.height - top - bottom;
@@ -209,25 +230,7 @@ core::Result<std::string> render_html_report(const fs::path& dir) {
     const bool pass =
         u(calls, "failed") == 0 && u(calls, "expectations_failed") == 0 && u(calls, "started") > 0;
 
-    std::string h;
-    h += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
-    h += fmt::format("<title>Mediasim report: {}</title>\n",
-                     html_escape(s.value("scenario", "run")));
-    h += R"(<style>
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;max-width:980px;color:#222;padding:0 16px}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
-table{border-collapse:collapse;margin:6px 0}th,td{padding:3px 10px;border-bottom:1px solid #eee;text-align:left}
-td.n{text-align:right;font-variant-numeric:tabular-nums}
-.badge{display:inline-block;padding:2px 10px;border-radius:4px;color:#fff;font-weight:600}
-.pass{background:#2a8a3e}.fail{background:#c0392b}.muted{color:#777}
-svg.chart{display:block;margin:10px 0;background:#fff}
-svg .plot{fill:#fafafa;stroke:#ccc}svg .grid{stroke:#e4e4e4}svg .tick,svg .legend{font-size:11px;fill:#555}
-svg .label{font-size:12px;fill:#333}svg .title{font-size:13px;font-weight:600;fill:#222}svg .empty{fill:#999}
-code{background:#f3f3f3;padding:1px 4px;border-radius:3px}
-</style>
-</head>
-<body>
-)";
+    std::string h = html_page_start(fmt::format("Mediasim report: {}", s.value("scenario", "run")));
     h += fmt::format("<h1>Mediasim report: {}</h1>\n", html_escape(s.value("scenario", "")));
     h += fmt::format(
         "<p><span class=\"badge {}\" id=\"verdict\">{}</span> target <code>{}</code>, started {}, "

@@ -38,4 +38,8 @@ std::string svg_line_chart(const std::vector<Series>& series, const ChartOptions
 // Escapes text for HTML element content and attribute values.
 std::string html_escape(std::string_view text);
 
+// The start of a report page, up to and including <body>: doctype, title and the reports' shared
+// inline style (tables, badges, charts). Other pages (the capacity report) start with it too.
+std::string html_page_start(std::string_view title);
+
 }  // namespace mediasim::reports

@@ -150,6 +150,30 @@ core::Result<MergeResult> merge_runs(const std::vector<fs::path>& dirs, const fs
                     inputs[i].dir.string(), inputs[j].dir.string(), u64(a["shard"], "index"),
                     u64(a["shard"], "count")));
         }
+    // A shard left out would leave its calls out: shards of N merge all N of them.
+    std::uint64_t n_shards = 0;
+    for (const auto& in : inputs)
+        if (in.summary.contains("shard") && in.summary["shard"].is_object())
+            n_shards = std::max(n_shards, u64(in.summary["shard"], "count"));
+    if (n_shards > 1) {
+        std::vector<bool> seen(n_shards, false);
+        for (const auto& in : inputs) {
+            const ordered_json sh = in.summary.value("shard", ordered_json::object());
+            if (u64(sh, "count") != n_shards || u64(sh, "index") >= n_shards)
+                return core::make_error(
+                    fmt::format("{}: shard {}/{} is not one of the {} shards of the other inputs",
+                                in.dir.string(), u64(sh, "index"), u64(sh, "count"), n_shards));
+            seen[u64(sh, "index")] = true;
+        }
+        std::string missing;
+        for (std::uint64_t i = 0; i < n_shards; ++i)
+            if (!seen[i])
+                missing += fmt::format("{}{}/{}", missing.empty() ? "" : ", ", i, n_shards);
+        if (!missing.empty())
+            return core::make_error(fmt::format(
+                "shard {} missing: merge the --out directories of all {} shards of the run",
+                missing, n_shards));
+    }
 
     double base = std::numeric_limits<double>::infinity();
     for (const auto& in : inputs)

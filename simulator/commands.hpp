@@ -13,5 +13,6 @@ int cmd_call(Args args);
 int cmd_report(Args args);
 int cmd_run(Args args);
 int cmd_demo(Args args);
+int cmd_capacity(Args args);
 
 }  // namespace mediasim::sim

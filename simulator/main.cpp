@@ -25,6 +25,8 @@ constexpr Command kCommands[] = {
      "make one call as Twilio would (webhook, TwiML, Media Stream) and show its timeline"},
     {"report", mediasim::sim::cmd_report,
      "write the HTML report of a run directory (or print its Markdown summary)"},
+    {"capacity", mediasim::sim::cmd_capacity,
+     "raise the concurrency step by step until an SLO breaks; report the largest that held"},
 };
 
 void usage(std::FILE* out) {

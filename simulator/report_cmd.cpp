@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/cli.hpp"
+#include "reports/capacity.hpp"
 #include "reports/compare.hpp"
 #include "reports/html.hpp"
 #include "reports/markdown.hpp"
@@ -94,7 +95,7 @@ int cmd_report(Args args) {
                       "Writes DIR/report.html from a run's --out directory and prints its path. "
                       "Also: mediasim report merge DIR... --out DIR; "
                       "mediasim report compare BASE NEW [--max-regression 10%].");
-    p.positional("DIR", &dir, "the --out directory of mediasim run, demo or check")
+    p.positional("DIR", &dir, "the --out directory of mediasim run, demo, check or capacity")
         .flag("markdown", &markdown, "print the Markdown summary instead of writing HTML");
     if (auto st = p.parse(args); !st) {
         std::fprintf(stderr, "mediasim report: %s\n", st.error().to_string().c_str());
@@ -121,7 +122,10 @@ int cmd_report(Args args) {
         std::fputs(md->c_str(), stdout);
         return 0;
     }
-    auto out = reports::write_html_report(dir);
+    // The directory of `mediasim capacity --out`: its page is made from capacity.json.
+    const bool capacity = !std::filesystem::exists(std::filesystem::path(dir) / "summary.json") &&
+                          std::filesystem::exists(std::filesystem::path(dir) / "capacity.json");
+    auto out = capacity ? reports::write_capacity_report(dir) : reports::write_html_report(dir);
     if (!out) {
         std::fprintf(stderr, "mediasim report: %s\n", out.error().to_string().c_str());
         return 2;

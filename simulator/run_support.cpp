@@ -14,8 +14,6 @@
 #include "reports/markdown.hpp"
 
 namespace mediasim::sim {
-namespace {
-
 std::filesystem::path default_tts_cache() {
     if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x)
         return std::filesystem::path(x) / "mediasim" / "tts";
@@ -23,8 +21,6 @@ std::filesystem::path default_tts_cache() {
         return std::filesystem::path(h) / ".cache" / "mediasim" / "tts";
     return {};
 }
-
-}  // namespace
 
 int run_scenario(const RunRequest& req) {
     LoadOptions lo;

@@ -27,6 +27,10 @@ struct RunRequest {
     std::string command_line;
 };
 
+// Where spoken texts are cached by default: $XDG_CACHE_HOME/mediasim/tts or
+// ~/.cache/mediasim/tts (empty without $HOME).
+std::filesystem::path default_tts_cache();
+
 // Returns the exit code: 0 all calls completed and every expectation held, 1 otherwise, 2 for
 // bad input (the scenario's errors are printed, every one with file:line:column).
 int run_scenario(const RunRequest& req);

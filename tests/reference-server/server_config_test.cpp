@@ -112,7 +112,7 @@ TEST(ConfigFile, ErrorsCarryFileLineColumn) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().to_string(),
               "s.yaml:2:1: flowz: unknown key (expected one of: listen, data, auth_token, "
-              "public_url, flow, threads, api_token, tls, twiml, bot)");
+              "public_url, flow, threads, api_token, tls, twiml, bot, limits)");
     auto f = parse_config_yaml("flow: loud\n", "s.yaml");
     ASSERT_FALSE(f.ok());
     EXPECT_EQ(f.error().to_string(),
@@ -135,6 +135,29 @@ TEST(ConfigFile, ErrorsCarryFileLineColumn) {
     auto empty = parse_config_yaml("", "s.yaml");
     ASSERT_TRUE(empty.ok());
     EXPECT_EQ(empty->flow, Flow::stream);
+}
+
+TEST(ConfigFile, LimitsAreReadAndChecked) {
+    auto r = parse_config_yaml(
+        "limits:\n  max_streams: 3\n  idle_timeout_seconds: 5\n  send_queue_max_bytes: 65536\n"
+        "  socket_send_buffer_bytes: 16384\n",
+        "s.yaml");
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    EXPECT_EQ(r->limits.max_streams, 3);
+    EXPECT_EQ(r->limits.idle_timeout_seconds, 5);
+    EXPECT_EQ(r->limits.send_queue_max_bytes, 65536u);
+    EXPECT_EQ(r->limits.socket_send_buffer_bytes, 16384u);
+    EXPECT_EQ(r->limits.max_message_bytes, 256u * 1024);  // untouched: the default
+    auto bad =
+        parse_config_yaml("limits:\n  max_streams: 0\n  send_queue_max_bytes: lots\n", "s.yaml");
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.error().to_string(),
+              "s.yaml:2:16: limits.max_streams: 0 is out of range (1 to 1000000)\n"
+              "s.yaml:3:25: limits.send_queue_max_bytes: \"lots\" is not a number");
+    auto flags = parse({"--max-streams", "7", "--idle-timeout", "9"});
+    ASSERT_TRUE(flags.ok()) << flags.error().to_string();
+    EXPECT_EQ(flags->config.limits.max_streams, 7);
+    EXPECT_EQ(flags->config.limits.idle_timeout_seconds, 9);
 }
 
 }  // namespace

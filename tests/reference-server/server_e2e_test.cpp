@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -217,8 +218,13 @@ Bytes silence() {
 // Twilio's end of a media stream.
 class TwilioStream {
   public:
-    TwilioStream(std::uint16_t port, std::string call_sid) : ws_(ioc_), call_(std::move(call_sid)) {
+    // rcvbuf > 0: a small receive buffer, to play a Twilio that does not read.
+    TwilioStream(std::uint16_t port, std::string call_sid, int rcvbuf = 0)
+        : ws_(ioc_), call_(std::move(call_sid)) {
         auto& sock = ws_.next_layer();
+        sock.open(tcp::v4());
+        if (rcvbuf > 0)
+            ::setsockopt(sock.native_handle(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
         sock.connect({asio::ip::make_address("127.0.0.1"), port});
         set_timeouts(sock);
         host_ = "127.0.0.1:" + std::to_string(port);
@@ -240,6 +246,13 @@ class TwilioStream {
     void text(const std::string& frame) {
         ws_.text(true);
         ws_.write(asio::buffer(frame));
+    }
+    // As text(), but reports a failed write instead of throwing.
+    bool try_text(const std::string& frame) {
+        beast::error_code ec;
+        ws_.text(true);
+        ws_.write(asio::buffer(frame), ec);
+        return !ec;
     }
     void send(const core::TwilioMessage& m) { text(core::to_json(m)); }
     void connected() { send(core::ConnectedMsg{}); }
@@ -312,6 +325,8 @@ class TwilioStream {
         }
         return ec == websocket::error::closed;
     }
+    // The close code the server sent (after read_until_close), 0 when none.
+    int close_code() const { return static_cast<int>(ws_.reason().code); }
     void close() {
         beast::error_code ec;
         ws_.close(websocket::close_code::normal, ec);
@@ -330,6 +345,22 @@ double metric(const std::string& text, const std::string& name) {
     const auto at = text.find("\n" + name + " ");
     if (at == std::string::npos) return -1;
     return std::stod(text.substr(at + name.size() + 2));
+}
+
+// Polls /metrics until name reaches at least want (bounded: 10 s); returns the last value.
+double wait_metric(const ServerProcess& s, const std::string& name, double want) {
+    double v = -1;
+    for (int i = 0; i < 200; ++i) {
+        v = metric(http_request(s.port(), http::verb::get, "/metrics").body, name);
+        if (v >= want) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return v;
+}
+
+std::string write_file(const fs::path& p, const std::string& text) {
+    std::ofstream(p) << text;
+    return p.string();
 }
 
 TEST(ServerE2E, VoiceWebhookNeedsAValidSignature) {
@@ -585,6 +616,120 @@ TEST(ServerE2E, TlsAndPlainShareThePort) {
     ws.close(websocket::close_code::normal, ec);
     EXPECT_EQ(s.terminate(), 0) << s.log();
     EXPECT_EQ(s.log().find("bad_frame"), std::string::npos) << s.log();
+}
+
+TEST(ServerE2E, StreamLimitsAreEnforcedWithALogLineAndAMetric) {
+    TempDir cfg;
+    const auto file = write_file(cfg.path() / "limits.yaml",
+                                 "limits:\n  max_streams: 1\n  max_message_bytes: 4096\n"
+                                 "  idle_timeout_seconds: 1\n");
+    ServerProcess s({"--config", file, "--greeting", ""});
+    ASSERT_NE(s.port(), 0) << s.log();
+    const auto lim = [](std::string_view l) {
+        return "mediasim_server_limit_hits_total{limit=\"" + std::string(l) + "\"}";
+    };
+
+    // One stream fills the server; the next upgrade is refused with 503.
+    TwilioStream a(s.port(), new_call_sid());
+    ASSERT_EQ(a.handshake(""), 101) << s.log();
+    a.connected();
+    a.start();
+    {
+        TwilioStream b(s.port(), new_call_sid());
+        EXPECT_EQ(b.handshake(""), 503);
+    }
+    EXPECT_EQ(wait_metric(s, lim("max_streams"), 1), 1);
+
+    // A message over max_message_bytes closes the stream with 1009 (message too big).
+    EXPECT_TRUE(a.try_text("{\"event\":\"media\",\"x\":\"" + std::string(5000, 'x') + "\"}"));
+    EXPECT_TRUE(a.read_until_close());
+    EXPECT_EQ(a.close_code(), 1009);
+    EXPECT_EQ(wait_metric(s, lim("message_too_big"), 1), 1);
+
+    // The slot is free again; a stream that then goes quiet is closed after the idle timeout.
+    int status = 0;
+    std::optional<TwilioStream> c;
+    for (int i = 0; i < 100 && status != 101; ++i) {
+        c.emplace(s.port(), new_call_sid());
+        status = c->handshake("");
+        if (status != 101) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_EQ(status, 101) << s.log();
+    c->connected();
+    c->start();
+    c->read_until_close();  // returns when the server drops the connection (guard: 15 s)
+    EXPECT_EQ(wait_metric(s, lim("idle_timeout"), 1), 1);
+
+    const auto log = s.log();
+    for (const char* l : {"limit=max_streams", "limit=message_too_big", "limit=idle_timeout"})
+        EXPECT_NE(log.find(l), std::string::npos) << l << "\n" << log;
+    EXPECT_EQ(metric(http_request(s.port(), http::verb::get, "/metrics").body,
+                     "mediasim_server_streams_active"),
+              0);
+    EXPECT_EQ(s.terminate(), 0) << s.log();
+}
+
+TEST(ServerE2E, ASlowReaderIsCutOffNotWaitedFor) {
+    // The bot talks (a long greeting) to a Twilio that never reads: what cannot be written
+    // queues up to send_queue_max_bytes, then frames are dropped; a write stuck for
+    // write_timeout_seconds closes the stream. The server stays healthy throughout.
+    TempDir cfg;
+    const auto file = write_file(cfg.path() / "limits.yaml",
+                                 "limits:\n  send_queue_max_bytes: 65536\n"
+                                 "  write_timeout_seconds: 1\n"
+                                 "  socket_send_buffer_bytes: 16384\n");
+    std::string greeting;
+    for (int i = 0; i < 12; ++i) greeting += "This is a long greeting that nobody reads. ";
+    ServerProcess s({"--config", file, "--greeting", greeting});
+    ASSERT_NE(s.port(), 0) << s.log();
+    TwilioStream t(s.port(), new_call_sid(), /*rcvbuf=*/2048);
+    ASSERT_EQ(t.handshake(""), 101) << s.log();
+    t.connected();
+    t.start();
+    // Keep sending as Twilio does (so the idle timeout does not fire) but never read.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(4);
+    while (std::chrono::steady_clock::now() < until && t.try_text([&] {
+        const auto seq = ++t.seq();
+        std::string f;
+        core::append_media_json(f, kStream, seq, core::Track::inbound, seq - 1, (seq - 2) * 20,
+                                silence());
+        return f;
+    }()))
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(wait_metric(s, "mediasim_server_limit_hits_total{limit=\"write_timeout\"}", 1), 1)
+        << s.log();
+    const auto m = http_request(s.port(), http::verb::get, "/metrics").body;
+    EXPECT_GE(metric(m, "mediasim_server_limit_hits_total{limit=\"send_queue_full\"}"), 1) << m;
+    EXPECT_GT(metric(m, "mediasim_server_frames_dropped_total"), 0) << m;
+    EXPECT_EQ(http_request(s.port(), http::verb::get, "/healthz").status, 200);
+    EXPECT_NE(s.log().find("limit=write_timeout"), std::string::npos) << s.log();
+    EXPECT_EQ(s.terminate(), 0) << s.log();
+}
+
+TEST(ServerE2E, OversizedRequestsAreRefusedWithTheirStatus) {
+    ServerProcess s({});
+    ASSERT_NE(s.port(), 0) << s.log();
+    EXPECT_EQ(
+        http_request(s.port(), http::verb::post, "/voice", std::string(70 * 1024, 'a')).status,
+        413);
+    {
+        asio::io_context ioc;
+        tcp::socket sock(ioc);
+        sock.connect({asio::ip::make_address("127.0.0.1"), s.port()});
+        set_timeouts(sock);
+        http::request<http::string_body> req{http::verb::get, "/healthz", 11};
+        req.set(http::field::host, "127.0.0.1");
+        req.set("X-Padding", std::string(20 * 1024, 'p'));
+        http::write(sock, req);
+        beast::flat_buffer buf;
+        http::response<http::string_body> res;
+        http::read(sock, buf, res);
+        EXPECT_EQ(res.result_int(), 431u);
+    }
+    const auto m = http_request(s.port(), http::verb::get, "/metrics").body;
+    EXPECT_EQ(metric(m, "mediasim_server_limit_hits_total{limit=\"body_too_large\"}"), 1) << m;
+    EXPECT_EQ(metric(m, "mediasim_server_limit_hits_total{limit=\"header_too_large\"}"), 1) << m;
+    EXPECT_EQ(s.terminate(), 0) << s.log();
 }
 
 }  // namespace

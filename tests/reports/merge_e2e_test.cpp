@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "reports/merge.hpp"
 #include "simulator/subprocess.hpp"
@@ -95,6 +96,22 @@ TEST_F(MergeE2e, ShardsMergedEqualOneRun) {
     EXPECT_EQ(m["calls"]["completed"], a["calls"]["completed"]);
     EXPECT_EQ(m["calls"]["failed"], a["calls"]["failed"]);
     EXPECT_EQ(m["shard"]["count"], 2);
+    // The same script in every call: the same messages and frames as the single run.
+    EXPECT_EQ(m["messages"]["sent"], a["messages"]["sent"]);
+    EXPECT_EQ(m["metrics"]["pacing_error"]["count"], a["metrics"]["pacing_error"]["count"]);
+
+    // Call numbers and CallSids stay distinct across shards: 1..4, four SIDs.
+    std::set<int> numbers;
+    std::set<std::string> sids;
+    std::ifstream calls(dir_ / "M" / "calls.jsonl");
+    for (std::string line; std::getline(calls, line);) {
+        const auto j = nlohmann::json::parse(line, nullptr, false);
+        ASSERT_TRUE(j.is_object()) << line;
+        numbers.insert(j["call"].get<int>());
+        sids.insert(j["call_sid"].get<std::string>());
+    }
+    EXPECT_EQ(numbers, (std::set<int>{1, 2, 3, 4}));
+    EXPECT_EQ(sids.size(), 4u);
 
     // Every metric's merged histogram is the sum of the shards' (and what the summary says).
     int metrics = 0;

@@ -216,4 +216,22 @@ TEST_F(Merge, ErrorsNameTheFile) {
     EXPECT_THAT(r.error().to_string(), HasSubstr("same shard"));
 }
 
+TEST_F(Merge, EveryShardOfTheRunIsNeeded) {
+    auto d0 = write_shard(0, 3, 1, 2, 1700000000.0, nullptr);
+    auto d2 = write_shard(2, 3, 3, 2, 1700000000.0, nullptr);
+    auto r = merge_runs({d0, d2}, dir_ / "m");
+    ASSERT_FALSE(r.ok());
+    EXPECT_THAT(r.error().to_string(), HasSubstr("shard 1/3 missing"));
+    EXPECT_FALSE(fs::exists(dir_ / "m" / "summary.json"));
+
+    // A shard of another split is not one of these.
+    auto other = write_shard(1, 2, 2, 2, 1700000000.0, nullptr);
+    r = merge_runs({d0, other, d2}, dir_ / "m");
+    ASSERT_FALSE(r.ok());
+    EXPECT_THAT(r.error().to_string(), HasSubstr("is not one of the 3 shards"));
+
+    auto d1 = write_shard(1, 3, 2, 2, 1700000000.0, nullptr);
+    EXPECT_TRUE(merge_runs({d2, d0, d1}, dir_ / "m").ok());  // any order
+}
+
 }  // namespace
