@@ -574,7 +574,8 @@ Status WavWriter::open(const std::filesystem::path& path, const AudioFormat& for
     if (auto st = close(); !st) return st;
     const std::string name = path.string();
     if (auto bad = check_format(format)) return wav_error(name, *bad);
-    std::FILE* f = std::fopen(name.c_str(), "wb");
+    // Read and write: overwrite_channel reads back the frames it changes.
+    std::FILE* f = std::fopen(name.c_str(), "w+b");
     if (!f) return wav_error(name, fmt::format("cannot create: {}", errno_text(errno)));
     file_ = f;
     path_ = path;
@@ -606,6 +607,38 @@ Status WavWriter::write(std::span<const std::uint8_t> bytes) {
     data_bytes_ += bytes.size();
     if (std::chrono::steady_clock::now() - last_header_ >= header_interval_)
         return rewrite_header();
+    return Ok{};
+}
+
+Status WavWriter::overwrite_channel(std::uint64_t first_frame, int channel,
+                                    std::span<const std::uint8_t> samples) {
+    const std::string name = path_.string();
+    if (!file_) return wav_error(name, "overwrite on a WavWriter that is not open");
+    const auto width = static_cast<std::size_t>(format_.bytes_per_sample());
+    const auto align = static_cast<std::size_t>(format_.block_align());
+    if (channel < 0 || channel >= format_.channels || samples.size() % width != 0)
+        return wav_error(name, fmt::format("overwrite of {} bytes in channel {} does not fit {} "
+                                           "channel(s) of {}-byte samples",
+                                           samples.size(), channel, format_.channels, width));
+    const std::uint64_t frames = samples.size() / width;
+    if (first_frame > data_bytes_ / align || frames > data_bytes_ / align - first_frame)
+        return wav_error(name, fmt::format("overwrite of frames {}..{} beyond the {} written",
+                                           first_frame, first_frame + frames, data_bytes_ / align));
+    if (frames == 0) return Ok{};
+    // The stdio buffer first, so the file holds every frame; then read, patch, write back at
+    // explicit offsets (the stream's own position, at the end, is untouched).
+    if (std::fflush(file_) != 0)
+        return wav_error(name, fmt::format("cannot write: {}", errno_text(errno)));
+    const int fd = ::fileno(file_);
+    const auto at = static_cast<off_t>(header_size(format_) + first_frame * align);
+    std::vector<std::uint8_t> region(static_cast<std::size_t>(frames) * align);
+    if (::pread(fd, region.data(), region.size(), at) != static_cast<ssize_t>(region.size()))
+        return wav_error(name, fmt::format("cannot read back frames: {}", errno_text(errno)));
+    for (std::size_t i = 0; i < frames; ++i)
+        std::copy_n(samples.data() + i * width, width,
+                    region.data() + i * align + static_cast<std::size_t>(channel) * width);
+    if (::pwrite(fd, region.data(), region.size(), at) != static_cast<ssize_t>(region.size()))
+        return wav_error(name, fmt::format("cannot overwrite frames: {}", errno_text(errno)));
     return Ok{};
 }
 

@@ -72,7 +72,12 @@ class WavWriter {
     Status open(const std::filesystem::path& path, const AudioFormat& format,
                 std::chrono::milliseconds header_interval = std::chrono::milliseconds(1000));
     Status write(std::span<const std::uint8_t> bytes);  // whole sample frames
-    Status flush();                                     // data + header to the OS
+    // Replaces one channel's samples in sample frames already written, from `first_frame` on:
+    // `samples` holds that channel's bytes only (bytes_per_sample() each); the other channels'
+    // bytes stay. For audio that arrives after its place was written as padding silence.
+    Status overwrite_channel(std::uint64_t first_frame, int channel,
+                             std::span<const std::uint8_t> samples);
+    Status flush();  // data + header to the OS
     Status close();
     bool is_open() const { return file_ != nullptr; }
     std::uint64_t data_bytes() const { return data_bytes_; }

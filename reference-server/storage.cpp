@@ -504,11 +504,25 @@ struct RecordingState {
         clock = std::max(clock, left_end);
     }
 
-    // Stereo: place into a channel buffer; returns the end position.
+    // Stereo: place at `pos` (never before the channel's end, so only padding is ever replaced);
+    // returns the end position. What falls before the committed position is written into the
+    // file over the silence that padded this channel there (the other channel was ahead and an
+    // idle commit or flush wrote it first), so a late frame still lands at its time.
     std::int64_t place(ChannelBuffer& ch, std::int64_t pos, std::span<const std::uint8_t> bytes) {
-        pos = std::max(pos, committed);
-        ch.put(static_cast<std::size_t>(pos - committed), bytes);
-        return pos + static_cast<std::int64_t>(bytes.size());
+        const std::int64_t end = pos + static_cast<std::int64_t>(bytes.size());
+        if (pos < committed) {
+            const auto n = static_cast<std::size_t>(std::min(end, committed) - pos);
+            if (!wav_failed) {
+                if (auto st = wav.overwrite_channel(static_cast<std::uint64_t>(pos),
+                                                    &ch == &left ? 0 : 1, bytes.first(n));
+                    !st)
+                    fail(st.error());
+            }
+            bytes = bytes.subspan(n);
+            pos += static_cast<std::int64_t>(n);
+        }
+        if (!bytes.empty()) ch.put(static_cast<std::size_t>(pos - committed), bytes);
+        return end;
     }
 
     void stereo_timestamped(bool is_left, std::span<const std::uint8_t> bytes, std::int64_t want) {

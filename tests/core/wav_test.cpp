@@ -684,6 +684,49 @@ TEST(WavWriter, WholeFramesOnlyAndOddSizesGetAPad) {
     EXPECT_TRUE(closed.close());
 }
 
+TEST(WavWriter, OverwriteChannelReplacesOneChannelOfWrittenFrames) {
+    TempDir tmp;
+    // Stereo μ-law: frames 2..4 of the right channel replaced, the left one untouched, and the
+    // file still growing at its end afterwards (buffered bytes included).
+    WavWriter w;
+    const auto p = tmp / "s.wav";
+    ASSERT_TRUE(w.open(p, {Encoding::mulaw, 8000, 2}, std::chrono::hours(1)));
+    auto all = random_bytes(16, 1);  // 8 frames
+    ASSERT_TRUE(w.write(all));
+    const std::vector<std::uint8_t> late = {0xA1, 0xA2, 0xA3};
+    ASSERT_TRUE(w.overwrite_channel(2, 1, late));
+    for (std::size_t i = 0; i < late.size(); ++i) all[2 * (2 + i) + 1] = late[i];
+    const auto more = random_bytes(4, 2);
+    ASSERT_TRUE(w.write(more));
+    all.insert(all.end(), more.begin(), more.end());
+    ASSERT_TRUE(w.overwrite_channel(9, 0, std::vector<std::uint8_t>{0x11}));  // the last frame
+    all[18] = 0x11;
+    EXPECT_EQ(w.data_bytes(), all.size());
+    // Only frames already written, whole samples of an existing channel.
+    auto st = w.overwrite_channel(9, 0, std::vector<std::uint8_t>{1, 2});
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().message, "overwrite of frames 9..11 beyond the 10 written");
+    st = w.overwrite_channel(0, 2, std::vector<std::uint8_t>{1});
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().message,
+              "overwrite of 1 bytes in channel 2 does not fit 2 channel(s) of 1-byte samples");
+    ASSERT_TRUE(w.close());
+    EXPECT_EQ(read_wav(p)->data, all);
+
+    // PCM16 mono: 2-byte samples.
+    WavWriter m;
+    ASSERT_TRUE(m.open(tmp / "m.wav", {Encoding::pcm16, 8000, 1}));
+    ASSERT_TRUE(m.write(std::vector<std::uint8_t>(8, 0)));
+    st = m.overwrite_channel(1, 0, std::vector<std::uint8_t>{1, 2, 3});
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().message,
+              "overwrite of 3 bytes in channel 0 does not fit 1 channel(s) of 2-byte samples");
+    ASSERT_TRUE(m.overwrite_channel(1, 0, std::vector<std::uint8_t>{1, 2, 3, 4}));
+    ASSERT_TRUE(m.close());
+    EXPECT_EQ(read_wav(tmp / "m.wav")->data, (std::vector<std::uint8_t>{0, 0, 1, 2, 3, 4, 0, 0}));
+    EXPECT_FALSE(WavWriter().overwrite_channel(0, 0, std::vector<std::uint8_t>{1}));
+}
+
 // ---- repair ----
 
 TEST(WavRepair, AfterACrashAllWholeFramesComeBackBitExact) {

@@ -17,11 +17,15 @@
 // It decodes every string we encoded, and reads our interval log with HistogramLogReader, and
 // compares counts and percentiles with the values hdr-histogram-js computes itself.
 //
+// A real run's interval logs, read back by the e2e ctest reports_hlog_hdr_js_e2e_test
+// (tests/reports/hlog_hdr_js_e2e_test.cpp), which compares them with the run's summary.json:
+//   node tests/core/data/hdr_vectors.mjs read-logs OUT.json RUN/*.hlog
+//
 // The value lists are deterministic (xorshift32, integer-only arithmetic) and generated the same
 // way by tests/core/histogram_test.cpp, so both sides record the same values.
 
 import { createRequire } from "node:module";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
@@ -263,11 +267,61 @@ function check(oursPath, hlogPath) {
   }
 }
 
+// Reads interval logs (a run's <metric>.hlog files) with HistogramLogReader, adds up every
+// interval of each, and writes what hdr-histogram-js computes from the sum as JSON to outPath:
+//   {"generator": ..., "logs": {"<file name>": {"intervals", "tags", "count", "min", "max",
+//    "mean", "percentiles": {"50": v, "90": v, "99": v, "99.9": v}}}}
+// min is Java HdrHistogram's getMinValue (0 when a 0 was recorded or nothing was; the JS port has
+// only minNonZeroValue); max is maxValue, the highest equivalent value of the top bucket.
+const LOG_PERCENTILES = [50, 90, 99, 99.9];
+function readLogs(outPath, logPaths) {
+  const out = { generator: `hdr-histogram-js ${hdrVersion}`, logs: {} };
+  for (const path of logPaths) {
+    const reader = new hdr.HistogramLogReader(readFileSync(path, "utf8"), 64);
+    let sum = null;
+    let intervals = 0;
+    const tags = new Set();
+    for (let h; (h = reader.nextIntervalHistogram()) !== null; ) {
+      intervals++;
+      tags.add(h.tag);
+      if (sum === null) {
+        sum = hdr.build({
+          bitBucketSize: 64,
+          autoResize: false,
+          lowestDiscernibleValue: h.lowestDiscernibleValue,
+          highestTrackableValue: h.highestTrackableValue,
+          numberOfSignificantValueDigits: h.numberOfSignificantValueDigits,
+        });
+      }
+      sum.add(h);
+    }
+    const name = path.split("/").pop();
+    if (sum === null) {
+      out.logs[name] = { intervals: 0, tags: [] };
+      continue;
+    }
+    const count = sum.totalCount;
+    out.logs[name] = {
+      intervals,
+      tags: [...tags],
+      count,
+      min: count === 0 || sum.getCountAtIndex(0) > 0 ? 0 : sum.minNonZeroValue,
+      max: sum.maxValue,
+      mean: count === 0 ? 0 : sum.mean,
+      percentiles: Object.fromEntries(
+        LOG_PERCENTILES.map((p) => [String(p), sum.getValueAtPercentile(p)])),
+    };
+  }
+  writeFileSync(outPath, JSON.stringify(out, null, 1) + "\n");
+}
+
 const [mode, ...args] = process.argv.slice(2);
 if (mode === "generate") generate();
 else if (mode === "log") writeLog();
 else if (mode === "check" && args.length >= 1) check(args[0], args[1]);
+else if (mode === "read-logs" && args.length >= 2) readLogs(args[0], args.slice(1));
 else {
-  console.error("usage: hdr_vectors.mjs generate | log | check OURS.json [OURS.hlog]");
+  console.error(
+    "usage: hdr_vectors.mjs generate | log | check OURS.json [OURS.hlog] | read-logs OUT.json LOG...");
   process.exit(2);
 }
