@@ -69,7 +69,7 @@ constexpr MetricInfo kMetrics[] = {
     {"connect_time", "stream connect", 0},       {"mark_rtt", "mark round trip", 0},
     {"clear_latency", "barge-in → clear", 0},    {"pacing_error", "send pacing error", 1},
     {"jitter", "bot audio jitter", 1},           {"underrun", "bot audio gaps", 1},
-    {"leakage", "audio after clear", 1},
+    {"leakage", "audio after clear", 1},         {"delivery_delay", "impaired delivery", 1},
 };
 
 std::string environment_rows() {

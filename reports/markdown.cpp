@@ -32,6 +32,7 @@ constexpr Row kRows[] = {
     {"jitter", "bot audio interarrival jitter"},
     {"underrun", "gaps in bot audio"},
     {"leakage", "bot audio after clear"},
+    {"delivery_delay", "delivery delay (network impairments: frame released − due)"},
 };
 
 }  // namespace

@@ -199,11 +199,31 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
         const auto sent = Clock::now();
         log(fmt::format("{} {} {}", what, method, url.to_string()));
         ++pending_;
-        http_request(io_, cfg_->net, std::move(req),
-                     [self = shared_from_this(), url, first, sent](HttpOutcome o) {
-                         --self->pending_;
-                         self->on_document(url, first, sent, std::move(o));
-                     });
+        const auto delay =
+            cfg_->impair ? cfg_->impair->webhook_delay : std::chrono::milliseconds(0);
+        if (delay.count() <= 0) {
+            http_request(io_, cfg_->net, std::move(req),
+                         [self = shared_from_this(), url, first, sent](HttpOutcome o) {
+                             --self->pending_;
+                             self->on_document(url, first, sent, std::move(o));
+                         });
+            return;
+        }
+        // A slow webhook path (impairment): the request leaves `delay` late and its answer
+        // arrives `delay` late again; the latency counts all of it.
+        auto timer = std::make_shared<asio::steady_timer>(io_, delay);
+        timer->async_wait([self = shared_from_this(), timer, url, first, sent, delay,
+                           req = std::move(req)](error_code) mutable {
+            http_request(self->io_, self->cfg_->net, std::move(req),
+                         [self, timer, url, first, sent, delay](HttpOutcome o) {
+                             timer->expires_after(delay);
+                             timer->async_wait([self, timer, url, first, sent,
+                                                o = std::move(o)](error_code) mutable {
+                                 --self->pending_;
+                                 self->on_document(url, first, sent, std::move(o));
+                             });
+                         });
+        });
     }
 
     void on_document(const core::Url& url, bool first, Clock::time_point sent, HttpOutcome o) {
@@ -475,6 +495,7 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
         }
         plan.tail = cfg_->tail;
         plan.record = cfg_->record;
+        plan.impair = cfg_->impair;
         const std::size_t index = streams_.size();
         ++report_.streams;
         StreamEvents ev;

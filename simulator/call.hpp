@@ -43,6 +43,8 @@ struct CallConfig {
     bool record = false;  // keep what the bot said and what the caller sent, per stream
     // A scripted caller for the first stream (replaces audio/dtmf/tail there), e.g. a scenario.
     CallerFactory caller;
+    // Network impairments of the stream and the webhook path (impairment.hpp); null: none.
+    std::shared_ptr<const Impairments> impair;
     std::shared_ptr<const NetConfig> net = std::make_shared<NetConfig>();
     // The timeline: time since the call started and a line. Null: quiet (load runs).
     std::function<void(std::chrono::milliseconds, const std::string&)> timeline;

@@ -83,6 +83,8 @@ int cmd_call(Args args) {
         .flag("insecure", &insecure, "accept any TLS certificate")
         .option("ca-file", &ca_file, "FILE", "trust this CA (PEM) for https:// and wss://")
         .flag("quiet", &quiet, "print only the summary");
+    ImpairmentFlags impair;
+    add_impairment_flags(p, impair);
     auto st = p.parse(args);
     if (!st) {
         std::fprintf(stderr, "mediasim call: %s\n", st.error().to_string().c_str());
@@ -127,6 +129,11 @@ int cmd_call(Args args) {
     cfg->max_duration =
         std::chrono::seconds(static_cast<std::int64_t>(std::max(1.0, max_duration)));
     cfg->record = !record_dir.empty();
+    if (auto network = impairments_from_flags(impair); !network) {
+        return usage(network.error().to_string());
+    } else if (network->any()) {
+        cfg->impair = std::make_shared<const Impairments>(*network);
+    }
     if (!audio_path.empty()) {
         auto audio = load_caller_audio(audio_path);
         if (!audio) return usage("--audio: " + audio.error().to_string());
@@ -182,6 +189,7 @@ int cmd_call(Args args) {
     print_metric(iv, Metric::mark_rtt, "mark round trip");
     print_metric(iv, Metric::jitter, "bot audio jitter");
     print_metric(iv, Metric::underrun, "play-out underruns");
+    print_metric(iv, Metric::delivery_delay, "impaired delivery");
 
     if (!record_dir.empty()) {
         std::error_code ec;

@@ -39,6 +39,8 @@ int cmd_run(Args args) {
         .option("tts-cache", &tts_cache, "DIR",
                 "cache of spoken texts (default: ~/.cache/mediasim)")
         .flag("quiet", &quiet, "no progress lines");
+    ImpairmentFlags impair;
+    add_impairment_flags(p, impair);
     if (auto st = p.parse(args); !st) {
         std::fprintf(stderr, "mediasim run: %s\n", st.error().to_string().c_str());
         return 2;
@@ -53,7 +55,13 @@ int cmd_run(Args args) {
         return 2;
     }
 
+    auto network = impairments_from_flags(impair);
+    if (!network) {
+        std::fprintf(stderr, "mediasim run: %s\n", network.error().to_string().c_str());
+        return 2;
+    }
     RunRequest req;
+    req.target.network = *network;
     req.scenario_path = scenario_path;
     req.target.webhook = webhook;
     req.target.stream = stream;

@@ -37,6 +37,7 @@ int run_scenario(const RunRequest& req) {
     if (req.concurrency) scenario->load.concurrency = *req.concurrency;
     if (req.rate) scenario->load.rate = *req.rate;
     if (req.duration) scenario->load.duration = *req.duration;
+    if (req.constant_arrival) scenario->load.arrival = LoadShape::Arrival::constant;
     if (scenario->load.concurrency > scenario->load.calls && !scenario->load.duration)
         scenario->load.concurrency = scenario->load.calls;
     if (req.shards > 1) {
@@ -58,6 +59,7 @@ int run_scenario(const RunRequest& req) {
     opts.info.scenario = scenario->name;
     opts.info.target = req.target.webhook.empty() ? req.target.stream : req.target.webhook;
     opts.info.command_line = req.command_line;
+    opts.on_interval = req.on_interval;
     if (!req.target.record_dir.empty()) {
         std::error_code ec;
         std::filesystem::create_directories(req.target.record_dir, ec);

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -25,6 +26,10 @@ struct RunRequest {
     std::optional<std::uint64_t> seed;  // unset: random (fresh CallSids every run)
     bool quiet = false;
     std::string command_line;
+    // Overrides the scenario's arrival with constant (`rate` 0: back to back), for soak.
+    bool constant_arrival = false;
+    // Passed to the runner (RunOptions::on_interval).
+    std::function<void(double, double, const Interval&, std::int64_t)> on_interval;
 };
 
 // Where spoken texts are cached by default: $XDG_CACHE_HOME/mediasim/tts or

@@ -194,6 +194,7 @@ RunResult run_load(const RunOptions& opts, const CallStarter& start) {
         }
         outputs.interval(from, len, iv, act);
         outputs.outcomes(os);
+        if (opts.on_interval) opts.on_interval(from, len, iv, act);
         if (opts.quiet) return;
         const auto line = progress_line(from + len, act, result.totals, iv, len);
         if (opts.live) {

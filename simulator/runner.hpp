@@ -46,6 +46,10 @@ struct RunOptions {
     int shards = 1;
     std::uint64_t seed = 1;
     RunInfo info;  // scenario, target, command line (for summary.json)
+    // Called on the runner's thread after every interval is gathered (start and length in
+    // seconds since the run began, the merged interval, the calls active): soak windows.
+    std::function<void(double start_s, double length_s, const Interval&, std::int64_t active)>
+        on_interval;
 };
 
 struct RunResult {

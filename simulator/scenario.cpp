@@ -128,7 +128,8 @@ class Loader {
         s.path = path_;
         s.name = path_.stem().string();
         c_.keys(root, "",
-                {"name", "description", "call", "stream", "steps", "max_call_duration", "load"});
+                {"name", "description", "call", "stream", "steps", "max_call_duration", "load",
+                 "network"});
         if (auto n = root["name"]) s.name = c_.string(n, "name").value_or(s.name);
         if (auto n = root["description"]) s.description = c_.string(n, "description").value_or("");
         if (auto n = root["max_call_duration"])
@@ -141,6 +142,7 @@ class Loader {
             c_.error(root, "steps", "missing: a scenario needs a \"steps\" list");
         }
         if (auto n = root["load"]) load_shape(n, s.load);
+        if (auto n = root["network"]) network(n, s.network);
         if (c_.errors.empty()) out.scenario = std::move(s);
         out.errors = std::move(c_.errors);
         return out;
@@ -415,6 +417,59 @@ class Loader {
         if (!sp) return;
         b.speech = std::move(*sp);
         out.push_back({std::move(b), line});
+    }
+
+    void network(const YAML::Node& n, Impairments& imp) {
+        if (!n.IsMap())
+            return c_.error(n, "network",
+                            "expected a map (jitter, pause, slow_read, drop_at, webhook_delay)");
+        c_.keys(n, "network", {"jitter", "pause", "slow_read", "drop_at", "webhook_delay"});
+        if (auto v = n["jitter"]) {
+            if (v.IsMap()) {
+                c_.keys(v, "network.jitter", {"mean", "distribution"});
+                if (auto m = v["mean"])
+                    imp.jitter = c_.duration(m, "network.jitter.mean").value_or(Millis{0});
+                else
+                    c_.error(v, "network.jitter.mean", "missing (example: {mean: 40ms})");
+                if (auto d = v["distribution"]) {
+                    auto s = c_.string(d, "network.jitter.distribution");
+                    if (s == "uniform")
+                        imp.distribution = Impairments::Distribution::uniform;
+                    else if (s == "exponential")
+                        imp.distribution = Impairments::Distribution::exponential;
+                    else if (s)
+                        c_.error(d, "network.jitter.distribution",
+                                 fmt::format("\"{}\" is not a distribution (expected uniform "
+                                             "or exponential)",
+                                             *s));
+                }
+            } else {
+                imp.jitter = c_.duration(v, "network.jitter").value_or(Millis{0});
+            }
+        }
+        if (auto v = n["pause"]) {
+            if (!v.IsMap()) {
+                c_.error(v, "network.pause", "expected a map (example: {for: 1s, every: 10s})");
+            } else {
+                c_.keys(v, "network.pause", {"for", "every"});
+                auto f = v["for"] ? c_.duration(v["for"], "network.pause.for") : std::nullopt;
+                auto e = v["every"] ? c_.duration(v["every"], "network.pause.every") : std::nullopt;
+                if (!v["for"] || !v["every"])
+                    c_.error(v, "network.pause",
+                             "needs both for and every (example: {for: 1s, every: 10s})");
+                else if (f && e && *e <= *f)
+                    c_.error(v["every"], "network.pause.every", "must be longer than for");
+                else if (f && e) {
+                    imp.pause_for = *f;
+                    imp.pause_every = *e;
+                }
+            }
+        }
+        if (auto v = n["slow_read"])
+            imp.slow_read = c_.duration(v, "network.slow_read").value_or(Millis{0});
+        if (auto v = n["drop_at"]) imp.drop_at = c_.duration(v, "network.drop_at");
+        if (auto v = n["webhook_delay"])
+            imp.webhook_delay = c_.duration(v, "network.webhook_delay").value_or(Millis{0});
     }
 
     void load_shape(const YAML::Node& n, LoadShape& l) {

@@ -14,6 +14,7 @@
 
 #include "core/params.hpp"
 #include "core/result.hpp"
+#include "simulator/impairment.hpp"
 
 namespace mediasim::sim {
 
@@ -98,6 +99,7 @@ struct Scenario {
     std::vector<ScriptStep> steps;
     Millis max_call_duration{120000};  // safety net: hang up after this long
     LoadShape load;
+    Impairments network;  // what the network does to the stream (impairment.hpp)
 };
 
 struct LoadOptions {

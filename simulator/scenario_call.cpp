@@ -48,7 +48,15 @@ CallStarter make_scenario_starter(std::shared_ptr<const Scenario> scenario, Targ
     if (target.auth_token.empty())
         if (const char* env = std::getenv("TWILIO_AUTH_TOKEN")) target.auth_token = env;
 
-    return [scenario, target, net](const CallSlot& slot, std::function<void(CallOutcome)> done) {
+    std::shared_ptr<const Impairments> impair;
+    {
+        Impairments imp = scenario->network;
+        imp.override_with(target.network);
+        if (imp.any()) impair = std::make_shared<const Impairments>(imp);
+    }
+
+    return [scenario, target, net, impair](const CallSlot& slot,
+                                           std::function<void(CallOutcome)> done) {
         auto cfg = std::make_shared<CallConfig>();
         cfg->webhook_url = target.webhook;
         cfg->stream_url = target.stream;
@@ -59,6 +67,7 @@ CallStarter make_scenario_starter(std::shared_ptr<const Scenario> scenario, Targ
         cfg->max_duration = std::chrono::duration_cast<std::chrono::seconds>(
             scenario->max_call_duration + std::chrono::milliseconds(999));
         cfg->record = !target.record_dir.empty();
+        cfg->impair = impair;
         const TemplateContext ctx{slot.n, slot.shard, slot.seed};
         auto expand = [&](const std::string& s) {
             auto r = expand_template(s, ctx);

@@ -20,6 +20,7 @@ struct Target {
     bool insecure = false;                // accept any TLS certificate
     std::string ca_file;                  // trust this CA for TLS
     std::filesystem::path record_dir;     // save each call's audio as WAV (empty: don't)
+    Impairments network;                  // CLI impairments: replace the scenario's, field by field
 };
 
 // A CallStarter that plays `scenario` for every call the runner starts.

@@ -12,7 +12,7 @@ namespace {
 
 constexpr std::array<const char*, kMetricCount> kNames = {
     "webhook_latency", "connect_time", "pacing_error", "response_latency", "mark_rtt",
-    "clear_latency",   "leakage",      "jitter",       "underrun",
+    "clear_latency",   "leakage",      "jitter",       "underrun",         "delivery_delay",
 };
 constexpr std::array<const char*, kMetricCount> kDescriptions = {
     "webhook POST sent → TwiML received",
@@ -24,6 +24,7 @@ constexpr std::array<const char*, kMetricCount> kDescriptions = {
     "bot audio arriving after a clear (µs of audio)",
     "RFC 3550 interarrival jitter of the bot's audio, per call",
     "gaps in the bot's audio while it was speaking",
+    "frame released to the server − frame due, with network impairments (what the server got)",
 };
 constexpr std::array<const char*, kFailureClassCount> kFailureNames = {
     "none",    "connect refused", "tls",   "http status", "twiml invalid", "protocol violation",

@@ -30,8 +30,9 @@ enum class Metric : int {
     leakage,           // bot audio (µs of audio) arriving after a clear
     jitter,            // RFC 3550 interarrival jitter of the bot's audio, per call
     underrun,          // gaps in the bot's audio while it was speaking (µs each)
+    delivery_delay,    // with network impairments: frame handed to the socket − frame due
 };
-inline constexpr int kMetricCount = 9;
+inline constexpr int kMetricCount = 10;
 const char* metric_name(Metric m);         // "response_latency", ...
 const char* metric_description(Metric m);  // one line for reports
 

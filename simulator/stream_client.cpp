@@ -76,7 +76,10 @@ class Session : public StreamClient,
           events_(std::move(events)),
           stats_(stats),
           playout_(Clock::now(), plan_.record) {}
-    ~Session() { ticker_.remove(tick_id_); }
+    ~Session() {
+        ticker_.remove(tick_id_);
+        if (release_id_) ticker_.remove(*release_id_);
+    }
 
     const StreamPlan& plan() const override { return plan_; }
 
@@ -224,6 +227,15 @@ class Session : public StreamClient,
         caller_done_at_ = t + plan_.tail;
         if (plan_.caller) caller_ = plan_.caller(stream_start_, stats_);
         next_tick_ = stream_start_ + kFrame;
+        if (plan_.impair && plan_.impair->holds_frames()) {
+            gate_.emplace(*plan_.impair, stream_start_,
+                          plan_.impair->seed ^ std::hash<std::string>{}(plan_.stream_sid));
+            releaser_.session = this;
+            release_id_ = ticker_.add(releaser_);
+        }
+        if (plan_.impair && plan_.impair->slow_read.count() > 0) read_timer_.emplace(io_);
+        if (plan_.impair && plan_.impair->any())
+            log("network impairments: " + plan_.impair->describe());
         if (events_.on_started) events_.on_started();
         do_read();
         ticker_.schedule(tick_id_, next_tick_);
@@ -414,11 +426,18 @@ class Session : public StreamClient,
                 std::memcpy(frame, plan_.audio->data() + from, have);
             }
             std::memset(frame + have, core::kUlawSilence, kFrameBytes - have);
+            if (should_drop(frame)) {
+                log(
+                    fmt::format("network impairment: connection dropped mid-word at {} ms (no "
+                                "stop, no close frame)",
+                                chunk_ * 20));
+                return end(StreamEnd::hung_up);  // end() closes the socket as it is
+            }
             std::string out = take_buffer();
             core::append_media_json(out, plan_.stream_sid, seq_++, core::Track::inbound, chunk_,
                                     timestamp_ms,
                                     std::span<const std::uint8_t>(frame, kFrameBytes));
-            release_media(std::move(out));
+            produce_media(std::move(out));
             if (plan_.record)
                 result_.caller_audio.insert(result_.caller_audio.end(), frame, frame + kFrameBytes);
         }
@@ -435,7 +454,7 @@ class Session : public StreamClient,
             core::append_media_json(out, plan_.stream_sid, seq_++, core::Track::outbound, chunk_,
                                     timestamp_ms,
                                     std::span<const std::uint8_t>(silence, kFrameBytes));
-            release_media(std::move(out));
+            produce_media(std::move(out));
         }
         if (chunk_ == audio_frames_ && audio_frames_ > 0)
             log(fmt::format("caller audio ended ({} ms)", audio_frames_ * 20));
@@ -455,13 +474,61 @@ class Session : public StreamClient,
         ticker_.schedule(tick_id_, next_tick_);
     }
 
-    // The send path's one seam: a media frame built at its deadline (on_tick, called by the
-    // Ticker when frame chunk_ is due) is released to the network here, now. A layer that
-    // impairs the network (delay, jitter, loss) decides here instead whether and when the
-    // frame leaves: hold it and release it from a later Ticker deadline, or drop it.
-    void release_media(std::string frame) {
+    // ---- the send path's seam: produced at the deadline, released, written ------------------
+    // A media frame built at its deadline (on_tick, called by the Ticker when frame chunk_ is
+    // due; pacing_error is measured there). With no frame-holding impairment it is released
+    // at once; otherwise the FrameGate (impairment.hpp) says when it leaves, in order, and it
+    // waits in held_ until a later Ticker deadline of its own (release_id_) comes.
+    void produce_media(std::string frame) {
+        if (!gate_) return release_media(std::move(frame), next_tick_);
+        const auto at = gate_->release(next_tick_);
+        if (held_.empty() && at <= Clock::now()) return release_media(std::move(frame), next_tick_);
+        held_.push_back(Held{at, next_tick_, std::move(frame)});
+        if (held_.size() == 1) schedule_release();
+    }
+
+    // The one place where a media frame is released to the network: the fast write path
+    // (send) writes it now. delivery_delay: what the impairments made of its deadline.
+    void release_media(std::string frame, Clock::time_point due) {
+        if (gate_ && stats_) stats_->record(Metric::delivery_delay, micros(Clock::now() - due));
         send(std::move(frame));
         ++result_.media_sent;
+    }
+
+    // Releases every held frame whose time has come by `until` (all: time_point::max()).
+    void release_held(Clock::time_point until) {
+        while (!held_.empty() && held_.front().at <= until && state_ != State::ended) {
+            Held h = std::move(held_.front());
+            held_.pop_front();
+            release_media(std::move(h.frame), h.due);
+        }
+    }
+
+    // The next held frame's release, on the ticker's grid (rounded up: never early), so that
+    // the held frames of many streams share wake-ups as their deadlines do.
+    void schedule_release() {
+        const auto at = held_.front().at;
+        auto on_grid = Ticker::align_down(at);
+        if (on_grid < at) on_grid += Ticker::kGrid;
+        ticker_.schedule(*release_id_, on_grid);
+    }
+
+    void on_release_due() {
+        auto self = this->shared_from_this();
+        if (state_ != State::running) return;
+        release_held(Clock::now());
+        if (!held_.empty() && state_ == State::running) schedule_release();
+    }
+
+    // drop_at: the first caller frame with speech from then on cuts the connection (mid-word).
+    bool should_drop(const std::uint8_t* frame) const {
+        if (!plan_.impair || !plan_.impair->drop_at ||
+            next_tick_ - stream_start_ < *plan_.impair->drop_at)
+            return false;
+        std::int64_t sum = 0;
+        for (std::size_t i = 0; i < kFrameBytes; ++i)
+            sum += std::abs(core::ulaw_to_linear(frame[i]));
+        return sum / static_cast<std::int64_t>(kFrameBytes) > 330;  // ≈ -40 dBFS
     }
 
     void send_dtmf(char digit) {
@@ -500,7 +567,17 @@ class Session : public StreamClient,
             handle_frame(now, text);
         }
         in_.consume(in_.size());
-        if (state_ == State::running || state_ == State::stopping) do_read();
+        if (state_ != State::running && state_ != State::stopping) return;
+        if (plan_.impair && plan_.impair->slow_read.count() > 0) {
+            // A slow reader: the server's messages wait in the TCP buffers (backpressure).
+            read_timer_->expires_after(plan_.impair->slow_read);
+            read_timer_->async_wait([self = this->shared_from_this()](error_code e) {
+                if (!e && (self->state_ == State::running || self->state_ == State::stopping))
+                    self->do_read();
+            });
+            return;
+        }
+        do_read();
     }
 
     void handle_frame(Clock::time_point now, std::string_view text) {
@@ -691,6 +768,9 @@ class Session : public StreamClient,
         state_ = State::stopping;
         ticker_.cancel(tick_id_);
         mark_timer_.cancel();
+        if (release_id_) ticker_.cancel(*release_id_);
+        release_held(Clock::time_point::max());  // held frames go before the stop
+        if (state_ != State::stopping) return;   // a write failed
         if (plan_.bidirectional) playout_.advance(Clock::now());
         core::StopMsg stop;
         stop.sequence_number = seq_++;
@@ -755,6 +835,8 @@ class Session : public StreamClient,
         state_ = State::ended;
         ticker_.cancel(tick_id_);
         mark_timer_.cancel();
+        if (release_id_) ticker_.cancel(*release_id_);
+        if (read_timer_) read_timer_->cancel();
         error_code ignored;
         beast::get_lowest_layer(ws_).socket().close(ignored);
         result_.end = how;
@@ -791,6 +873,22 @@ class Session : public StreamClient,
     Ticker& ticker_;
     Ticker::Id tick_id_;
     asio::steady_timer mark_timer_;
+    // Network impairments (impairment.hpp), set up only when configured: the gate and the
+    // frames it holds, released from a Ticker deadline of their own; the slow reads' timer.
+    struct Held {
+        Clock::time_point at;   // released then
+        Clock::time_point due;  // its deadline
+        std::string frame;
+    };
+    struct Releaser : Ticker::Client {
+        Session* session = nullptr;
+        void on_due(Ticker::TimePoint) override { session->on_release_due(); }
+    };
+    std::optional<FrameGate> gate_;
+    std::deque<Held> held_;
+    Releaser releaser_;
+    std::optional<Ticker::Id> release_id_;
+    std::optional<asio::steady_timer> read_timer_;
     std::shared_ptr<const NetConfig> net_;
     StreamPlan plan_;
     StreamEvents events_;

@@ -20,6 +20,7 @@
 #include "core/form.hpp"
 #include "core/params.hpp"
 #include "simulator/http_client.hpp"
+#include "simulator/impairment.hpp"
 #include "simulator/stats.hpp"
 
 namespace mediasim::sim {
@@ -65,6 +66,7 @@ struct StreamPlan {
     bool record = false;                   // keep the server's played audio and the caller's audio
     int send_buffer = 0;   // SO_SNDBUF of the socket when > 0 (default: the kernel's autotuning)
     CallerFactory caller;  // when set, a scripted caller replaces audio/dtmf/tail
+    std::shared_ptr<const Impairments> impair;  // the network's doing (impairment.hpp); null: none
 };
 
 enum class StreamEnd {

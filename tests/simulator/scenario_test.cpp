@@ -106,7 +106,7 @@ colour: blue
     const auto m = messages(l);
     const std::vector<std::string> want = {
         "s.yaml:8:1: unknown key \"colour\" (expected one of: name, description, call, stream, "
-        "steps, max_call_duration, load)",
+        "steps, max_call_duration, load, network)",
         "s.yaml:2:14: steps[0].silence: \"fast\" is not a duration (examples: 250ms, 2s, 1.5s, "
         "10m, 1h)",
         "s.yaml:3:11: steps[1].dtmf: 'x' at position 3 is not a DTMF digit (0-9, *, #)",
@@ -119,6 +119,42 @@ colour: blue
         "s.yaml:7:7: load.rate: poisson and ramp arrivals need a rate (calls per second) above 0",
     };
     EXPECT_EQ(m, want);
+}
+
+TEST(Scenario, NetworkImpairments) {
+    auto l = parse(R"(steps: [hangup]
+network:
+  jitter: {mean: 40ms, distribution: uniform}
+  pause: {for: 1s, every: 10s}
+  slow_read: 50ms
+  drop_at: 3s
+  webhook_delay: 2s
+)");
+    ASSERT_TRUE(l.scenario) << messages(l).front();
+    const auto& n = l.scenario->network;
+    EXPECT_EQ(n.jitter, 40ms);
+    EXPECT_EQ(n.distribution, Impairments::Distribution::uniform);
+    EXPECT_EQ(n.pause_for, 1s);
+    EXPECT_EQ(n.pause_every, 10s);
+    EXPECT_EQ(n.slow_read, 50ms);
+    EXPECT_EQ(n.drop_at, std::optional<Millis>(3s));
+    EXPECT_EQ(n.webhook_delay, 2s);
+    EXPECT_TRUE(n.holds_frames());
+    auto bad = parse(R"(steps: [hangup]
+network:
+  jitter: {mean: 40ms, distribution: gaussian}
+  pause: {for: 2s, every: 1s}
+  lag: 1s
+)");
+    ASSERT_FALSE(bad.scenario);
+    const std::vector<std::string> want = {
+        "s.yaml:5:3: network: unknown key \"lag\" (expected one of: jitter, pause, slow_read, "
+        "drop_at, webhook_delay)",
+        "s.yaml:3:38: network.jitter.distribution: \"gaussian\" is not a distribution (expected "
+        "uniform or exponential)",
+        "s.yaml:4:27: network.pause.every: must be longer than for",
+    };
+    EXPECT_EQ(messages(bad), want);
 }
 
 TEST(Scenario, InvalidYamlNamesLineAndColumn) {

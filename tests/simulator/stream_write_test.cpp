@@ -1,7 +1,8 @@
 // The stream client's send path over real loopback sockets, against a Beast peer (which
 // rejects any frame that is not a valid masked client frame): frames the socket takes only in
 // part are completed when it drains, in order and whole; the peer's pings are answered with
-// Beast's pongs between our frames, also while one of ours is half written.
+// Beast's pongs between our frames, also while one of ours is half written; frames held by
+// network impairments are released in order, in bursts, through the same path.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -68,8 +69,9 @@ class Peer {
     std::atomic<int> pongs{0};
     std::atomic<bool> done{false};
     std::mutex mu;
-    std::vector<std::string> messages;  // text frames, in order
-    std::string end;                    // how the peer's read ended
+    std::vector<std::string> messages;                           // text frames, in order
+    std::vector<std::chrono::steady_clock::time_point> arrived;  // when each was read
+    std::string end;                                             // how the peer's read ended
 
   private:
     void read() {
@@ -78,6 +80,7 @@ class Peer {
             {
                 std::lock_guard lk(mu);
                 messages.push_back(beast::buffers_to_string(buf_.data()));
+                arrived.push_back(std::chrono::steady_clock::now());
             }
             buf_.consume(buf_.size());
             read();
@@ -112,7 +115,8 @@ class Peer {
 };
 
 StreamResult run_stream(Peer& peer, std::chrono::milliseconds talk,
-                        std::vector<std::string>* log = nullptr) {
+                        std::vector<std::string>* log = nullptr,
+                        std::shared_ptr<const Impairments> impair = nullptr) {
     asio::io_context io;
     auto net = std::make_shared<NetConfig>();
     StreamPlan plan;
@@ -125,6 +129,7 @@ StreamResult run_stream(Peer& peer, std::chrono::milliseconds talk,
     plan.send_buffer = 4096;  // with the peer's small receive buffer: full within a second
     // A start message of 100 KB: the socket takes it only in part, the rest waits.
     plan.custom_parameters = {{"blob", std::string(100'000, 'x')}};
+    plan.impair = std::move(impair);
     StreamResult result;
     std::shared_ptr<StreamClient> client;
     StreamEvents ev;
@@ -211,4 +216,38 @@ TEST(StreamWrite, PingsAreAnsweredBetweenOurFramesEvenWhileOneIsHalfWritten) {
     EXPECT_GT(r.writes_waited, 0u);
     EXPECT_GT(peer.pongs.load(), 20);
     expect_intact(peer, {r, {{"blob", std::string(100'000, 'x')}}});
+}
+
+TEST(StreamWrite, FramesHeldByImpairmentsLeaveInOrderInBurstsAndAllBeforeTheStop) {
+    // Pauses of 1 s every 1.5 s (at 1.5 s and at 3 s, where the caller hangs up) plus 5 ms of
+    // jitter: the ticker produces every frame on time, the gate holds it, the stream releases
+    // it from a ticker deadline of its own, the fast path writes it (pings meanwhile).
+    auto imp = std::make_shared<Impairments>();
+    imp->pause_for = 1000ms;
+    imp->pause_every = 1500ms;
+    imp->jitter = 5ms;
+    imp->distribution = Impairments::Distribution::uniform;
+    Peer peer(500ms, 50ms);
+    std::vector<std::string> log;
+    const auto r = run_stream(peer, 3s, &log, imp);
+    EXPECT_EQ(r.end, StreamEnd::hung_up) << r.error;
+    EXPECT_EQ(r.failure, FailureClass::none) << r.error;
+    // 150 frames per track, those of the last tick held in the pause at 3 s and released
+    // before the stop.
+    EXPECT_EQ(r.media_sent, 300u);
+    bool described = false;
+    for (const auto& l : log) described |= l.find("network impairments: jitter 5ms") == 0;
+    EXPECT_TRUE(described);
+    expect_intact(peer, {r, {{"blob", std::string(100'000, 'x')}}});
+    // The pause at 1.5 s: no media for most of a second, then its 50 frames per track at once.
+    std::lock_guard lk(peer.mu);
+    ASSERT_EQ(peer.arrived.size(), peer.messages.size());
+    std::size_t burst_at = 0;
+    for (std::size_t i = 3; i + 1 < peer.arrived.size() && !burst_at; ++i)
+        if (peer.arrived[i] - peer.arrived[i - 1] > 800ms) burst_at = i;
+    ASSERT_GT(burst_at, 0u) << "no gap of a pause between two frames";
+    std::size_t in_burst = 0;
+    for (std::size_t i = burst_at; i < peer.arrived.size(); ++i)
+        if (peer.arrived[i] - peer.arrived[burst_at] < 300ms) ++in_burst;
+    EXPECT_GE(in_burst, 80u);
 }
