@@ -947,6 +947,7 @@ struct FastParser::Impl {
         if (doc.get_object().get(top)) return Verdict::reject;
         enum : unsigned { kEvent = 1, kSid = 2, kMedia = 4, kPayload = 8 };
         unsigned seen = 0;
+        out.extra_fields = false;
         std::string_view payload;
         for (auto field : top) {
             std::string_view key;
@@ -977,11 +978,15 @@ struct FastParser::Impl {
                         if (!once(kPayload) || mv.get_string().get(payload)) return Verdict::reject;
                     } else if (!add_key(level, mkey) || !walk(mv, 3)) {
                         return Verdict::reject;
+                    } else {
+                        out.extra_fields = true;
                     }
                 }
                 keys.resize(level);
             } else if (!add_key(0, key) || !walk(v, 2)) {
                 return Verdict::reject;
+            } else {
+                out.extra_fields = true;
             }
         }
         if (!at_end()) return Verdict::reject;

@@ -149,7 +149,8 @@ struct MediaView {
 };
 struct ServerMediaView {
     std::string_view stream_sid;
-    std::string_view payload;  // base64
+    std::string_view payload;   // base64
+    bool extra_fields = false;  // fields the spec does not define (parse_server_message names them)
 };
 
 // The fast parser for media messages (simdjson on demand). It validates as strictly as the

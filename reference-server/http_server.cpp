@@ -163,7 +163,8 @@ class WsSession final : public Session,
           srv_(srv),
           path_(path),
           media_(std::move(path),
-                 MediaSessionDeps{srv.storage, srv.metrics, srv.log, srv.config.bot, srv.calls},
+                 MediaSessionDeps{srv.storage, srv.metrics, srv.log, srv.config.bot, srv.calls,
+                                  srv.config.fault},
                  *this) {
         srv_.ws_sessions.fetch_add(1);
     }
@@ -218,10 +219,30 @@ class WsSession final : public Session,
         }
         out_bytes_ += frame.size();
         out_.push_back(std::move(frame));
+        out_binary_.push_back(std::exchange(next_binary_, false));
         if (out_.size() == 1) {
             write_progress_ = MediaSession::Clock::now();
             do_write();
         }
+    }
+
+    // --fault hooks (faults.hpp).
+    void send_binary(std::string frame) override {
+        next_binary_ = true;
+        send_text(std::move(frame));
+        next_binary_ = false;
+    }
+    void close_stream(bool abrupt) override {
+        if (!abrupt) return close_soon();
+        closing_ = true;
+        error_code ec;
+        beast::get_lowest_layer(ws_).socket().close(ec);
+    }
+    void after(std::chrono::milliseconds delay, std::function<void()> fn) override {
+        auto t = std::make_shared<asio::steady_timer>(ws_.get_executor(), delay);
+        t->async_wait([t, weak = this->weak_from_this(), fn = std::move(fn)](error_code ec) {
+            if (auto self = weak.lock(); self && !ec && !self->closing_) fn();
+        });
     }
 
   private:
@@ -267,7 +288,7 @@ class WsSession final : public Session,
     }
 
     void do_write() {
-        ws_.text(true);
+        ws_.text(!out_binary_.front());
         ws_.async_write(asio::buffer(out_.front()),
                         beast::bind_front_handler(&WsSession::on_write, this->shared_from_this()));
     }
@@ -277,6 +298,7 @@ class WsSession final : public Session,
         write_progress_ = MediaSession::Clock::now();
         out_bytes_ -= out_.front().size();
         out_.pop_front();
+        out_binary_.pop_front();
         if (out_bytes_ == 0) overflow_logged_ = false;
         if (!out_.empty()) return do_write();
         if (close_pending_) do_close();
@@ -324,6 +346,8 @@ class WsSession final : public Session,
     MediaSession media_;
     beast::flat_buffer in_;
     std::deque<std::string> out_;
+    std::deque<bool> out_binary_;  // per queued frame: binary (only --fault binary-frame)
+    bool next_binary_ = false;
     std::size_t out_bytes_ = 0;                       // bytes in out_
     MediaSession::Clock::time_point write_progress_;  // last write completed (or queue began)
     bool close_pending_ = false, closing_ = false, overflow_logged_ = false;
@@ -404,6 +428,9 @@ class HttpSession final : public Session, public std::enable_shared_from_this<Ht
                                fmt::format("no WebSocket endpoint at {} (use /media)\n", path)),
                     false);
             }
+            if (srv_.config.fault == Fault::upgrade_refused)
+                return send(srv_.reply(req, http::status::forbidden, "--fault upgrade-refused\n"),
+                            false);
             if (!srv_.signature_ok(req, tls_, true, {}, "websocket upgrade"))
                 return send(srv_.reply(req, http::status::forbidden,
                                        "missing or invalid X-Twilio-Signature\n"),
@@ -611,7 +638,7 @@ std::string Server::Impl::public_base(const Request& req, bool tls_conn, bool we
 
 bool Server::Impl::signature_ok(const Request& req, bool tls_conn, bool websocket,
                                 const core::Parameters& params, std::string_view what) {
-    if (config.auth_token.empty()) return true;
+    if (config.auth_token.empty() || config.fault == Fault::no_signature_check) return true;
     const auto sig = req["X-Twilio-Signature"];
     const auto url = public_base(req, tls_conn, websocket) + std::string(req.target());
     if (!sig.empty() && core::validate_signature(config.auth_token, sig, url, params)) return true;
@@ -666,8 +693,12 @@ Response Server::Impl::voice(const Request& req, bool tls_conn) {
     const auto call_sid = param(params, "CallSid");
     if (call_sid.empty())
         return reply(req, http::status::bad_request, "the voice webhook needs a CallSid\n");
-    const auto twiml = voice_twiml(config.flow, config.twiml,
-                                   TwimlContext{public_base(req, tls_conn, false), params});
+    if (config.fault == Fault::webhook_status)
+        return reply(req, http::status::internal_server_error, "--fault webhook-status\n");
+    if (config.fault == Fault::webhook_slow) std::this_thread::sleep_for(std::chrono::seconds(2));
+    const auto twiml = fault_twiml(
+        config.fault, voice_twiml(config.flow, config.twiml,
+                                  TwimlContext{public_base(req, tls_conn, false), params}));
     calls.remember(call_sid, config.flow);
     metrics.calls.fetch_add(1);
     log.info("voice", {{"call_sid", call_sid},
@@ -685,7 +716,9 @@ Response Server::Impl::voice(const Request& req, bool tls_conn) {
         info.webhook = params;
         storage->record_call(info);
     }
-    return reply(req, http::status::ok, twiml, "text/xml; charset=utf-8");
+    return reply(
+        req, http::status::ok, twiml,
+        config.fault == Fault::webhook_content_type ? "text/plain" : "text/xml; charset=utf-8");
 }
 
 Response Server::Impl::gather(const Request& req, bool tls_conn) {
@@ -723,6 +756,8 @@ Response Server::Impl::status(const Request& req, bool tls_conn) {
         storage->call_event(call_sid, "stream_status",
                             fmt::format("{} {} {}", event, param(params, "StreamSid"),
                                         param(params, "StreamError")));
+    if (config.fault == Fault::status_callback)
+        return reply(req, http::status::internal_server_error, "--fault status-callback\n");
     auto res = reply(req, http::status::no_content, "");
     return res;
 }

@@ -171,6 +171,8 @@ void MediaSession::on_media(const core::MediaView& m, std::span<const std::uint8
 
     if (m.track == core::Track::inbound) {
         last_inbound_ts_ms_ = m.timestamp_ms;
+        if (deps_.fault == Fault::midword_crash)
+            caller_loud_ = EnergyVad::frame_dbfs(mulaw) > deps_.bot.vad_threshold_dbfs;
         if (recorder_) recorder_->inbound_audio(mulaw, m.timestamp_ms);
         if (bot_) bot_->on_caller_audio(mulaw, m.timestamp_ms, *this);
     } else if (recorder_) {
@@ -244,6 +246,39 @@ void MediaSession::on_start(core::StartMsg& m) {
         bot_ = make_echo_bot(deps_.bot);
         bot_->on_start(*this);
     }
+    switch (deps_.fault) {
+        case Fault::talk_on_start:
+            if (!bidirectional_) {
+                const auto tone = make_tone(440.0, 1000);
+                for (std::size_t off = 0; off < tone.size(); off += kFrameBytes) {
+                    out_.clear();
+                    core::append_server_media_json(
+                        out_, start_.stream_sid,
+                        std::span<const std::uint8_t>(tone).subspan(off, kFrameBytes));
+                    sink_.send_text(out_);
+                }
+                sink_.send_text(core::to_json(
+                    core::ServerMessage{core::ServerMarkMsg{start_.stream_sid, "unheard"}}));
+            }
+            break;
+        case Fault::ahead:
+        case Fault::overflow:
+            if (bidirectional_ && fault_first_stream()) {
+                const std::vector<std::uint8_t> second(8000, 0xFF);
+                const int seconds = deps_.fault == Fault::ahead ? 90 : 660;
+                for (int i = 0; i < seconds; ++i) {
+                    out_.clear();
+                    core::append_server_media_json(out_, start_.stream_sid, second);
+                    sink_.send_text(out_);
+                }
+            }
+            break;
+        case Fault::close_early:
+            sink_.after(std::chrono::seconds(9), [this] { sink_.close_stream(false); });
+            break;
+        default:
+            break;
+    }
 }
 
 void MediaSession::on_dtmf(const core::DtmfMsg& m) {
@@ -253,6 +288,7 @@ void MediaSession::on_dtmf(const core::DtmfMsg& m) {
                             {"stream_sid", start_.stream_sid},
                             {"digit", std::string_view(&m.digit, 1)}});
     if (recorder_) recorder_->event("dtmf", fmt::format("digit={}", m.digit));
+    if (deps_.fault == Fault::dtmf_drop) return sink_.close_stream(true);
     if (bot_) bot_->on_dtmf(m.digit, *this);
 }
 
@@ -273,6 +309,16 @@ void MediaSession::on_stop(const core::StopMsg& m) {
     if (!check_sequence_and_sid(m.sequence_number, m.stream_sid, "stop")) return;
     stopped_ = true;
     if (recorder_) recorder_->event("stop", "");
+    if (deps_.fault == Fault::midword_crash && caller_loud_) {
+        deps_.log.warn("fault_crash", {{"call_sid", start_.call_sid},
+                                       {"msg", "--fault midword-crash: stop mid-word, exiting"}});
+        std::_Exit(70);
+    }
+    if (deps_.fault == Fault::after_stop)
+        sink_.after(std::chrono::milliseconds(400), [this] {
+            sink_.send_text(core::to_json(
+                core::ServerMessage{core::ServerMarkMsg{start_.stream_sid, "after-stop"}}));
+        });
     finish("stop");
 }
 
@@ -308,10 +354,15 @@ void MediaSession::finish(std::string_view how) {
 void MediaSession::play(std::span<const std::uint8_t> mulaw) {
     if (finished_) return;
     if (recorder_) recorder_->outbound_audio(mulaw, stream_now_ms());
-    for (std::size_t off = 0; off < mulaw.size(); off += kFrameBytes) {
+    const std::size_t step = deps_.fault == Fault::huge_frames ? 16'000 : kFrameBytes;
+    for (std::size_t off = 0; off < mulaw.size(); off += step) {
+        const auto frame = mulaw.subspan(off, std::min(step, mulaw.size() - off));
+        if (deps_.fault != Fault::none && !fault_media_sent_) {
+            fault_media_sent_ = true;
+            fault_first_media(frame);
+        }
         out_.clear();
-        core::append_server_media_json(
-            out_, start_.stream_sid, mulaw.subspan(off, std::min(kFrameBytes, mulaw.size() - off)));
+        core::append_server_media_json(out_, start_.stream_sid, frame);
         sink_.send_text(out_);
         deps_.metrics.frames_out.fetch_add(1);
         deps_.metrics.media_frames_out.fetch_add(1);
@@ -320,6 +371,7 @@ void MediaSession::play(std::span<const std::uint8_t> mulaw) {
 
 void MediaSession::mark(std::string_view name) {
     if (finished_) return;
+    if (deps_.fault == Fault::empty_mark) name = "";
     marks_sent_.emplace_back(name);
     sink_.send_text(core::to_json(
         core::ServerMessage{core::ServerMarkMsg{start_.stream_sid, std::string(name)}}));
@@ -329,7 +381,7 @@ void MediaSession::mark(std::string_view name) {
 }
 
 void MediaSession::clear() {
-    if (finished_) return;
+    if (finished_ || deps_.fault == Fault::no_clear) return;
     sink_.send_text(core::to_json(core::ServerMessage{core::ClearMsg{start_.stream_sid}}));
     deps_.metrics.frames_out.fetch_add(1);
     deps_.metrics.clears_out.fetch_add(1);
@@ -338,6 +390,49 @@ void MediaSession::clear() {
     if (recorder_) {
         recorder_->outbound_clear(stream_now_ms());
         recorder_->event("clear", "");
+    }
+    if (deps_.fault == Fault::stale_after_clear) play(make_tone(440.0, 1000));
+}
+
+void MediaSession::fault_first_media(std::span<const std::uint8_t> frame) {
+    const std::string& sid = start_.stream_sid;
+    std::string valid;
+    core::append_server_media_json(valid, sid, frame);
+    const std::string payload = core::base64_encode(frame);
+    switch (deps_.fault) {
+        case Fault::binary_frame:
+            return sink_.send_binary(valid);
+        case Fault::not_json:
+            return sink_.send_text("media follows");
+        case Fault::unknown_event:
+            return sink_.send_text(fmt::format(R"({{"event":"close","streamSid":"{}"}})", sid));
+        case Fault::wrong_stream_sid:
+            return sink_.send_text(
+                fmt::format(R"({{"event":"media","streamSid":"MZ{}","media":{{"payload":"{}"}}}})",
+                            std::string(32, '0'), payload));
+        case Fault::no_stream_sid:
+            return sink_.send_text(
+                fmt::format(R"({{"event":"media","media":{{"payload":"{}"}}}})", payload));
+        case Fault::bad_field:
+            return sink_.send_text(
+                fmt::format(R"({{"event":"mark","streamSid":"{}","mark":{{"name":42}}}})", sid));
+        case Fault::extra_field:
+            return sink_.send_text(fmt::format(
+                R"({{"event":"media","streamSid":"{}","media":{{"track":"outbound","payload":"{}"}}}})",
+                sid, payload));
+        case Fault::bad_base64:
+            return sink_.send_text(fmt::format(
+                R"({{"event":"media","streamSid":"{}","media":{{"payload":"not base64!"}}}})",
+                sid));
+        case Fault::wav_header: {
+            std::vector<std::uint8_t> wav = {'R', 'I', 'F', 'F', 0, 0, 0, 0, 'W', 'A', 'V', 'E'};
+            wav.insert(wav.end(), frame.begin(), frame.end());
+            std::string m;
+            core::append_server_media_json(m, sid, wav);
+            return sink_.send_text(m);
+        }
+        default:
+            return;
     }
 }
 

@@ -13,6 +13,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -52,6 +53,11 @@ class MediaSink {
   public:
     virtual ~MediaSink() = default;
     virtual void send_text(std::string frame) = 0;
+    // For --fault only (faults.hpp): a binary frame, closing (abrupt: without a close frame), and
+    // running fn on the session's strand after a delay (not at all once the socket is gone).
+    virtual void send_binary(std::string) {}
+    virtual void close_stream(bool /*abrupt*/) {}
+    virtual void after(std::chrono::milliseconds, std::function<void()>) {}
 };
 
 struct MediaSessionDeps {
@@ -60,6 +66,7 @@ struct MediaSessionDeps {
     Logger& log;
     const BotOptions& bot;
     const CallDirectory& calls;
+    Fault fault = Fault::none;  // --fault (a testing aid)
 };
 
 // Per-track measurements.
@@ -115,6 +122,8 @@ class MediaSession final : private BotOutput {
     void mark(std::string_view name) override;
     void clear() override;
     std::uint64_t stream_now_ms() const;
+    // --fault: what a faulty server sends along with its first media frame (faults.hpp).
+    void fault_first_media(std::span<const std::uint8_t> frame);
 
     std::string path_;
     MediaSessionDeps deps_;
@@ -135,6 +144,8 @@ class MediaSession final : private BotOutput {
     std::string out_;                      // frame buffer, reused
     std::unique_ptr<StreamRecorder> recorder_;
     std::unique_ptr<Bot> bot_;
+    bool fault_media_sent_ = false;
+    bool caller_loud_ = false;  // the last inbound frame was speech (--fault midword-crash)
 };
 
 }  // namespace mediasim::server

@@ -309,7 +309,7 @@ core::Status validate(const ServerConfig& config) {
 core::Result<CommandLine> parse_command_line(std::span<char* const> args,
                                              std::optional<std::string> env_auth_token) {
     std::string listen, data, auth_token, config_file, public_url, flow, tls_cert, tls_key, handoff,
-        api_token, greeting;
+        api_token, greeting, fault;
     int threads = 0, max_streams = 0, idle_timeout = 0;
     core::ArgParser p("mediasim-server",
                       "The Mediasim reference server: TwiML webhooks and the Media Streams "
@@ -337,7 +337,10 @@ core::Result<CommandLine> parse_command_line(std::span<char* const> args,
         .option("max-streams", &max_streams, "N",
                 "open media streams at most; more upgrades get 503 (default 5000)", 1)
         .option("idle-timeout", &idle_timeout, "SECONDS",
-                "close a stream that sends nothing this long (default 60)", 1);
+                "close a stream that sends nothing this long (default 60)", 1)
+        .option("fault", &fault, "NAME",
+                "testing aid: break the protocol in one way (see reference-server/README.md; "
+                "mediasim check must catch it)");
     if (auto st = p.parse(args); !st) return st.error();
     CommandLine out;
     if (p.help_requested()) {
@@ -377,6 +380,19 @@ core::Result<CommandLine> parse_command_line(std::span<char* const> args,
     if (p.given("greeting")) cfg.bot.greeting = greeting;
     if (p.given("max-streams")) cfg.limits.max_streams = max_streams;
     if (p.given("idle-timeout")) cfg.limits.idle_timeout_seconds = idle_timeout;
+    if (p.given("fault")) {
+        auto f = parse_fault(fault);
+        if (!f) {
+            std::string names;
+            for (const auto& k : all_faults())
+                names += std::string(names.empty() ? "" : ", ") + k.name;
+            return core::make_error(
+                fmt::format("\"{}\" is not a fault (expected one of: {})", fault, names),
+                "--fault");
+        }
+        cfg.fault = *f;
+        if (cfg.fault == Fault::slow_reply) cfg.bot.silence_ms = 2500;
+    }
     while (cfg.public_url.ends_with('/')) cfg.public_url.pop_back();
     if (auto st = validate(cfg); !st) return st.error();
     out.config = std::move(cfg);

@@ -17,6 +17,7 @@
 
 #include "core/params.hpp"
 #include "core/result.hpp"
+#include "reference-server/faults.hpp"
 
 namespace mediasim::server {
 
@@ -97,6 +98,7 @@ struct ServerConfig {
     std::string api_token;  // when set, /api and /calls need "Authorization: Bearer <token>"
     TwimlOptions twiml;
     BotOptions bot;
+    Fault fault = Fault::none;  // --fault: a testing aid that breaks the protocol (faults.hpp)
     Limits limits;
 };
 

@@ -108,7 +108,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 table{border-collapse:collapse;margin:6px 0}th,td{padding:3px 10px;border-bottom:1px solid #eee;text-align:left}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 .badge{display:inline-block;padding:2px 10px;border-radius:4px;color:#fff;font-weight:600}
-.pass{background:#2a8a3e}.fail{background:#c0392b}.muted{color:#777}
+.pass{background:#2a8a3e}.fail{background:#c0392b}.skip{background:#888}.muted{color:#777}
 svg.chart{display:block;margin:10px 0;background:#fff}
 svg .plot{fill:#fafafa;stroke:#ccc}svg .grid{stroke:#e4e4e4}svg .tick,svg .legend{font-size:11px;fill:#555}
 svg .label{font-size:12px;fill:#333}svg .title{font-size:13px;font-weight:600;fill:#222}svg .empty{fill:#999}
@@ -346,13 +346,29 @@ core::Result<std::string> render_html_report(const fs::path& dir) {
     if (conf) {
         json c = json::parse(conf, nullptr, false);
         if (!c.is_discarded() && c.contains("cases") && c["cases"].is_array()) {
-            h += "<h2 id=\"conformance\">Conformance</h2>\n<table><tr><th>case</th><th>result</th>"
-                 "<th>title</th><th>evidence</th></tr>\n";
-            for (const auto& k : c["cases"])
+            const json n = c.value("counts", json::object());
+            h += "<h2 id=\"conformance\">Conformance</h2>\n";
+            h += fmt::format(
+                "<p><span class=\"badge {}\" id=\"conformance-verdict\">{}</span> {} passed, {} "
+                "failed ({} must, {} should), {} skipped. Cases: docs/conformance.md.</p>\n",
+                c.value("passed", false) ? "pass" : "fail",
+                c.value("passed", false) ? "CONFORMANT" : "NOT CONFORMANT", n.value("pass", 0),
+                n.value("fail", 0), n.value("must_failed", 0), n.value("should_failed", 0),
+                n.value("skip", 0));
+            h += "<table id=\"conformance-cases\"><tr><th>case</th><th>severity</th><th>result"
+                 "</th><th>title</th><th>spec</th><th>evidence</th></tr>\n";
+            for (const auto& k : c["cases"]) {
+                const std::string result = k.value("result", "");
+                const std::string sev = k.value("severity", "");
+                const char* cls = result == "pass" ? "pass" : result == "skip" ? "skip" : "fail";
                 h += fmt::format(
-                    "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                    html_escape(k.value("id", "")), html_escape(k.value("result", "")),
-                    html_escape(k.value("title", "")), html_escape(k.value("evidence", "")));
+                    "<tr><td><code>{}</code></td><td>{}</td><td><span class=\"badge {}\">{}"
+                    "</span></td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                    html_escape(k.value("id", "")), html_escape(sev), cls,
+                    result == "fail" && sev == "should" ? "warn" : html_escape(result),
+                    html_escape(k.value("title", "")), html_escape(k.value("spec", "")),
+                    html_escape(k.value("evidence", "")));
+            }
             h += "</table>\n";
         }
     }

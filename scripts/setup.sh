@@ -18,6 +18,8 @@ packages=(
   openssl
   # the HTML report test renders in a real browser
   chromium
+  # mediasim check's tests: JUnit XML validated by xmllint; Twilio-style Python sample servers
+  libxml2-utils python3-websockets
 )
 
 [ "${MEDIASIM_SKIP_SETUP:-0}" = 1 ] && exit 0

@@ -235,7 +235,13 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
             stats_->record(
                 Metric::webhook_latency,
                 std::chrono::duration_cast<std::chrono::microseconds>(now - from).count());
-        if (first) report_.webhook_status = o.response.status;
+        if (first) {
+            report_.webhook_status = o.response.status;
+            report_.webhook_content_type = o.response.content_type;
+            report_.twiml = o.response.body;
+            report_.webhook_latency =
+                std::chrono::duration_cast<std::chrono::microseconds>(now - sent);
+        }
         log(fmt::format("  → {} {} in {} ms ({} bytes)", o.response.status, o.response.content_type,
                         std::chrono::duration_cast<std::chrono::milliseconds>(now - sent).count(),
                         o.response.body.size()));
@@ -285,8 +291,11 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
                         url->to_string()));
         ++pending_;
         http_request(io_, cfg_->net, std::move(req),
-                     [self = shared_from_this(), ev = std::string(event)](HttpOutcome o) {
+                     [self = shared_from_this(), ev = std::string(event),
+                      u = url->to_string()](HttpOutcome o) {
                          --self->pending_;
+                         self->report_.status_callbacks.push_back(
+                             {ev, u, o.ok ? o.response.status : 0, o.ok ? "" : o.error});
                          if (!o.ok)
                              self->log(fmt::format("status callback {} failed: {}", ev, o.error));
                          else if (o.response.status >= 300)
@@ -465,6 +474,8 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
         twiml::Stream spec;
         std::string sid;
         std::string name;
+        std::string url;
+        bool bidirectional = false, inbound = true, outbound = false;
         bool connect = false;
         bool ended = false;
     };
@@ -495,6 +506,7 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
         }
         plan.tail = cfg_->tail;
         plan.record = cfg_->record;
+        plan.linger_after_stop = cfg_->linger_after_stop;
         plan.impair = cfg_->impair;
         const std::size_t index = streams_.size();
         ++report_.streams;
@@ -517,6 +529,10 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
             if (auto self = weak.lock()) self->on_stream_ended(index, std::move(r));
         };
         StreamEntry entry;
+        entry.url = url.to_string();
+        entry.bidirectional = bidirectional;
+        entry.inbound = plan.inbound;
+        entry.outbound = plan.outbound;
         entry.spec = s;
         entry.sid = plan.stream_sid;
         entry.name = s.name;
@@ -549,10 +565,16 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
                 {e.sid, e.name, std::move(r.bot_audio), std::move(r.caller_audio)});
         log(fmt::format("stream {} {} ({} frames sent, {} received)", e.sid, to_string(r.end),
                         r.frames_sent, r.frames_received));
-        if (r.end == StreamEnd::failed) {
-            failure(r.failure, fmt::format("stream {}: {}", e.spec.url, r.error));
-            status_callback(e.sid, e.name, e.spec, "stream-error", r.error);
-        } else if (r.connected) {
+        const auto end = r.end;
+        const bool connected = r.connected;
+        const std::string error = r.error;
+        report_.stream_reports.push_back(
+            {e.url, e.bidirectional, e.inbound, e.outbound, std::move(r)});
+        if (end == StreamEnd::failed) {
+            failure(report_.stream_reports.back().result.failure,
+                    fmt::format("stream {}: {}", e.spec.url, error));
+            status_callback(e.sid, e.name, e.spec, "stream-error", error);
+        } else if (connected) {
             status_callback(e.sid, e.name, e.spec, "stream-stopped", "");
         }
         if (e.connect && !hung_up_) {

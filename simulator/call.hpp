@@ -41,6 +41,8 @@ struct CallConfig {
     // How long <Play> takes per loop (mediasim does not fetch the audio).
     std::chrono::milliseconds play_duration{2000};
     bool record = false;  // keep what the bot said and what the caller sent, per stream
+    // After `stop`, keep reading this long before closing (StreamPlan::linger_after_stop).
+    std::chrono::milliseconds linger_after_stop{0};
     // A scripted caller for the first stream (replaces audio/dtmf/tail there), e.g. a scenario.
     CallerFactory caller;
     // Network impairments of the stream and the webhook path (impairment.hpp); null: none.
@@ -57,10 +59,30 @@ struct StreamRecording {
     std::vector<std::uint8_t> caller_audio;  // μ-law 8 kHz inbound track as sent
 };
 
+struct StatusCallbackResult {
+    std::string event;  // stream-started, stream-stopped, stream-error
+    std::string url;
+    int status = 0;     // the HTTP status; 0 when no response came
+    std::string error;  // when no response came
+};
+
+// One stream of the call as it ended (audio recordings are in `recordings`).
+struct StreamReport {
+    std::string url;
+    bool bidirectional = true;
+    bool inbound = true, outbound = false;
+    StreamResult result;
+};
+
 struct CallReport {
     CallOutcome outcome;
     std::string account_sid;
-    int webhook_status = 0;
+    int webhook_status = 0;  // of the first document (0: no answer)
+    std::string webhook_content_type;
+    std::string twiml;  // the first document's body as received
+    std::chrono::microseconds webhook_latency{0};
+    std::vector<StatusCallbackResult> status_callbacks;
+    std::vector<StreamReport> stream_reports;
     int streams = 0;
     std::uint64_t marks_echoed = 0;
     std::uint64_t clears = 0;

@@ -13,6 +13,7 @@ int cmd_call(Args args);
 int cmd_report(Args args);
 int cmd_run(Args args);
 int cmd_demo(Args args);
+int cmd_check(Args args);
 int cmd_soak(Args args);
 int cmd_record(Args args);
 int cmd_replay(Args args);

@@ -23,6 +23,8 @@ constexpr Command kCommands[] = {
      "convert audio files to and from Twilio's format (μ-law 8 kHz mono WAV)"},
     {"call", mediasim::sim::cmd_call,
      "make one call as Twilio would (webhook, TwiML, Media Stream) and show its timeline"},
+    {"check", mediasim::sim::cmd_check,
+     "the conformance suite: pass/fail cases for a Media Streams server (JUnit XML for CI)"},
     {"record", mediasim::sim::cmd_record,
      "a recording proxy between Twilio and your server: writes a session file"},
     {"replay", mediasim::sim::cmd_replay,

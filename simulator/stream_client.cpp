@@ -4,6 +4,7 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -37,7 +38,41 @@ const char* to_string(StreamEnd e) {
     return "?";
 }
 
+const char* server_fault_name(ServerFault f) {
+    switch (f) {
+        case ServerFault::binary_frame:
+            return "binary_frame";
+        case ServerFault::not_json:
+            return "not_json";
+        case ServerFault::unknown_event:
+            return "unknown_event";
+        case ServerFault::bad_field:
+            return "bad_field";
+        case ServerFault::extra_field:
+            return "extra_field";
+        case ServerFault::wrong_stream_sid:
+            return "wrong_stream_sid";
+        case ServerFault::bad_base64:
+            return "bad_base64";
+        case ServerFault::audio_header:
+            return "audio_header";
+        case ServerFault::unidirectional:
+            return "unidirectional";
+    }
+    return "?";
+}
+
 namespace {
+
+// Which kind of fault a parser diagnostic of a server frame describes.
+ServerFault classify_frame_error(const core::Diagnostic& d) {
+    if (d.path.empty()) return ServerFault::not_json;
+    if (d.path == "event") return ServerFault::unknown_event;
+    if (d.path == "streamSid") return ServerFault::wrong_stream_sid;
+    if (d.path.ends_with("payload") && d.message.find("base64") != std::string::npos)
+        return ServerFault::bad_base64;
+    return ServerFault::bad_field;
+}
 
 using namespace detail;
 namespace websocket = beast::websocket;
@@ -558,8 +593,16 @@ class Session : public StreamClient,
         const auto now = Clock::now();
         ++result_.frames_received;
         if (stats_) stats_->message_received();
+        if (stop_sent_ && now - stop_sent_at_ > ServerEvidence::kAfterStopGrace) {
+            auto& ev = result_.evidence;
+            if (ev.after_stop++ == 0)
+                ev.first_after_stop = fmt::format("a {} frame of {} bytes {} ms after stop",
+                                                  ws_.got_text() ? "text" : "binary", in_.size(),
+                                                  millis(now - stop_sent_at_));
+        }
         if (!ws_.got_text()) {
-            violation(fmt::format("binary frame of {} bytes (Twilio ignores it: warning 31950)",
+            violation(ServerFault::binary_frame,
+                      fmt::format("binary frame of {} bytes (Twilio ignores it: warning 31950)",
                                   in_.size()));
         } else {
             auto data = in_.data();
@@ -585,11 +628,20 @@ class Session : public StreamClient,
         switch (parser_.parse_server(text)) {
             case core::FastParser::Kind::media: {
                 const auto& m = parser_.server_media();
+                if (m.extra_fields) {
+                    if (auto p = core::parse_server_message(text))
+                        for (const auto& f : p->extra_fields)
+                            violation(ServerFault::extra_field,
+                                      fmt::format("frame #{} from server: unexpected field \"{}\" "
+                                                  "(warning 31951)",
+                                                  server_frame_no_, f));
+                }
                 if (!check_sid(m.stream_sid, "media")) return;
                 decoded_.resize(core::base64_decoded_max_size(m.payload.size()));
                 auto n = parser_.decode_payload(decoded_.data());
                 if (!n) {
-                    violation(fmt::format("media #{} from server: {}", server_frame_no_,
+                    violation(ServerFault::bad_base64,
+                              fmt::format("media #{} from server: {}", server_frame_no_,
                                           n.error().to_string()));
                     return;
                 }
@@ -597,7 +649,8 @@ class Session : public StreamClient,
                 return;
             }
             case core::FastParser::Kind::invalid:
-                violation(fmt::format("frame #{} from server: {} (Twilio drops it: warning 31951)",
+                violation(classify_frame_error(parser_.error()),
+                          fmt::format("frame #{} from server: {} (Twilio drops it: warning 31951)",
                                       server_frame_no_, parser_.error().to_string()));
                 return;
             case core::FastParser::Kind::other:
@@ -605,12 +658,14 @@ class Session : public StreamClient,
         }
         auto parsed = core::parse_server_message(text);
         if (!parsed) {
-            violation(fmt::format("frame #{} from server: {} (Twilio drops it: warning 31951)",
+            violation(classify_frame_error(parsed.error()),
+                      fmt::format("frame #{} from server: {} (Twilio drops it: warning 31951)",
                                   server_frame_no_, parsed.error().to_string()));
             return;
         }
         for (const auto& f : parsed->extra_fields)
-            violation(fmt::format("frame #{} from server: unexpected field \"{}\" (warning 31951)",
+            violation(ServerFault::extra_field,
+                      fmt::format("frame #{} from server: unexpected field \"{}\" (warning 31951)",
                                   server_frame_no_, f));
         if (auto* mk = std::get_if<core::ServerMarkMsg>(&parsed->message)) {
             if (!check_sid(mk->stream_sid, "mark")) return;
@@ -624,7 +679,8 @@ class Session : public StreamClient,
             decoded_.resize(core::base64_decoded_max_size(md->payload.size()));
             auto n = core::base64_decode(md->payload, decoded_.data());
             if (!n)
-                return violation(fmt::format("media #{} from server: {}", server_frame_no_,
+                return violation(ServerFault::bad_base64,
+                                 fmt::format("media #{} from server: {}", server_frame_no_,
                                              n.error().to_string()));
             on_media(now, std::span<const std::uint8_t>(decoded_.data(), *n));
         }
@@ -632,10 +688,10 @@ class Session : public StreamClient,
 
     bool check_sid(std::string_view sid, const char* what) {
         if (sid == plan_.stream_sid) return true;
-        violation(
-            fmt::format("{} #{} from server: streamSid \"{}\" is not this stream's \"{}\" "
-                        "(Twilio drops it: warning 31951)",
-                        what, server_frame_no_, sid, plan_.stream_sid));
+        violation(ServerFault::wrong_stream_sid,
+                  fmt::format("{} #{} from server: streamSid \"{}\" is not this stream's \"{}\" "
+                              "(Twilio drops it: warning 31951)",
+                              what, server_frame_no_, sid, plan_.stream_sid));
         return false;
     }
 
@@ -643,18 +699,28 @@ class Session : public StreamClient,
         if (plan_.bidirectional) return false;
         if (!warned_unidirectional_)
             violation(
+                ServerFault::unidirectional,
                 fmt::format("{} #{} from server on a unidirectional <Start> stream: Twilio plays "
                             "and echoes nothing there",
                             what, server_frame_no_));
+        else
+            ++result_.evidence.faults[static_cast<int>(ServerFault::unidirectional)];
         warned_unidirectional_ = true;
         return true;
     }
 
     void on_media(Clock::time_point now, std::span<const std::uint8_t> mulaw) {
         if (unidirectional_ignore("media")) return;
+        auto& ev = result_.evidence;
+        ev.min_payload = ev.media == 0 ? mulaw.size() : std::min(ev.min_payload, mulaw.size());
+        ev.max_payload = std::max(ev.max_payload, mulaw.size());
+        ++ev.media;
+        if (cleared_at_ && now - *cleared_at_ < 300ms)
+            ev.audio_after_clear_ms += static_cast<std::int64_t>(mulaw.size()) / 8;
         if (mulaw.size() >= 4 &&
             (std::memcmp(mulaw.data(), "RIFF", 4) == 0 || std::memcmp(mulaw.data(), "ID3", 3) == 0))
             violation(
+                ServerFault::audio_header,
                 fmt::format("media #{} from server: the payload starts with a {} header; Twilio "
                             "plays it as noise (send headerless μ-law)",
                             server_frame_no_, mulaw[0] == 'R' ? "WAV" : "MP3"));
@@ -672,6 +738,8 @@ class Session : public StreamClient,
         // RFC 3550 interarrival jitter over the bot's audio (media position as the RTP clock).
         const auto pos = std::chrono::microseconds(static_cast<std::int64_t>(bot_bytes_) * 125);
         auto pushed = playout_.push_audio(now, mulaw);
+        ev.max_ahead_ms =
+            std::max(ev.max_ahead_ms, static_cast<std::int64_t>(playout_.buffered_bytes(now) / 8));
         if (caller_) caller_->bot_audio(now);
         if (pushed.started_speaking) {
             log(fmt::format("bot audio starts ({} bytes)", mulaw.size()));
@@ -693,6 +761,18 @@ class Session : public StreamClient,
 
     void on_mark(Clock::time_point now, const std::string& name) {
         if (unidirectional_ignore("mark")) return;
+        auto& ev = result_.evidence;
+        ++ev.marks;
+        const bool pending =
+            std::find(pending_marks_.begin(), pending_marks_.end(), name) != pending_marks_.end();
+        if ((name.empty() || pending) && ev.bad_mark_names++ == 0)
+            ev.first_bad_mark = name.empty()
+                                    ? fmt::format("mark #{} has an empty name", server_frame_no_)
+                                    : fmt::format(
+                                          "mark #{} \"{}\" repeats a pending "
+                                          "mark's name: its echo is ambiguous",
+                                          server_frame_no_, name);
+        pending_marks_.push_back(name);
         playout_.push_mark(now, name);
         if (caller_) caller_->bot_mark(now, name);
         if (!flush_echoes())
@@ -703,6 +783,7 @@ class Session : public StreamClient,
     void on_clear(Clock::time_point now) {
         if (unidirectional_ignore("clear")) return;
         ++result_.clears;
+        ++result_.evidence.clears;
         cleared_at_ = now;
         auto dropped = playout_.clear(now);
         if (caller_) caller_->bot_clear(now);
@@ -728,6 +809,9 @@ class Session : public StreamClient,
             m.name = e.name;
             send_json(core::to_json(core::TwilioMessage(std::move(m))));
             ++result_.marks_echoed;
+            if (auto it = std::find(pending_marks_.begin(), pending_marks_.end(), e.name);
+                it != pending_marks_.end())
+                pending_marks_.erase(it);
             if (stats_) stats_->record(Metric::mark_rtt, micros(now - e.received));
             log(fmt::format("mark \"{}\" echoed{} after {} ms", e.name,
                             e.flushed ? " (flushed by clear)" : "", millis(now - e.received)));
@@ -748,7 +832,9 @@ class Session : public StreamClient,
         return any;
     }
 
-    void violation(std::string what) {
+    void violation(ServerFault kind, std::string what) {
+        auto& ev = result_.evidence;
+        if (ev.faults[static_cast<int>(kind)]++ == 0) ev.first_fault[static_cast<int>(kind)] = what;
         ++result_.violations;
         if (result_.first_violation.empty()) result_.first_violation = what;
         if (result_.violations <= 5) log("protocol violation: " + what);
@@ -778,6 +864,7 @@ class Session : public StreamClient,
         stop.account_sid = plan_.account_sid;
         stop.call_sid = plan_.call_sid;
         stop_sent_ = true;
+        stop_sent_at_ = Clock::now();
         send_json(core::to_json(core::TwilioMessage(std::move(stop))));
         log("sent stop");
         // do_close() runs once the write queue has drained (pump).
@@ -785,6 +872,15 @@ class Session : public StreamClient,
 
     void do_close() {
         if (close_started_) return;
+        if (plan_.linger_after_stop.count() > 0 && !lingered_) {
+            // Keep reading for a while: what the server sends after `stop` is evidence.
+            lingered_ = true;
+            mark_timer_.expires_after(plan_.linger_after_stop);
+            mark_timer_.async_wait([self = this->shared_from_this()](error_code) {
+                if (self->state_ == State::stopping) self->do_close();
+            });
+            return;
+        }
         close_started_ = true;
         ws_.async_close(websocket::close_code::normal,
                         [self = this->shared_from_this()](error_code ec) {
@@ -841,6 +937,9 @@ class Session : public StreamClient,
         beast::get_lowest_layer(ws_).socket().close(ignored);
         result_.end = how;
         result_.writes_waited = partial_writes_;
+        if (result_.connected)
+            result_.duration =
+                std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - stream_start_);
         if (caller_) {
             result_.caller_failure = caller_->failure();
             result_.expectation_failures = caller_->expectation_failures();
@@ -900,6 +999,9 @@ class Session : public StreamClient,
     bool stop_requested_ = false;
     bool stop_sent_ = false;
     bool close_started_ = false;
+    bool lingered_ = false;
+    Clock::time_point stop_sent_at_;
+    std::vector<std::string> pending_marks_;  // marks received, not yet echoed
     std::pair<std::string, std::string> target_;
     websocket::response_type handshake_res_;
     Clock::time_point connect_started_;

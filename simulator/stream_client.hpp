@@ -8,6 +8,7 @@
 // Beast stays in the .cpp: this header is light so that the call and the runner can include it.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -66,7 +67,43 @@ struct StreamPlan {
     bool record = false;                   // keep the server's played audio and the caller's audio
     int send_buffer = 0;   // SO_SNDBUF of the socket when > 0 (default: the kernel's autotuning)
     CallerFactory caller;  // when set, a scripted caller replaces audio/dtmf/tail
+    // After sending `stop`, keep reading this long before closing (mediasim check watches for
+    // frames the server sends after `stop`); 0: close at once.
+    std::chrono::milliseconds linger_after_stop{0};
     std::shared_ptr<const Impairments> impair;  // the network's doing (impairment.hpp); null: none
+};
+
+// What the server did wrong, by kind: the evidence of `mediasim check`. Each kind is a way
+// Twilio drops or ignores a server frame (warnings 31950/31951) or misplays its audio.
+enum class ServerFault : int {
+    binary_frame,      // a binary WebSocket frame (31950)
+    not_json,          // not a JSON object (31951)
+    unknown_event,     // event missing or not media/mark/clear (31951)
+    bad_field,         // a required field missing or of the wrong type (31951)
+    extra_field,       // a field the spec does not define (31951 lists "extra field")
+    wrong_stream_sid,  // streamSid missing or not this stream's (31951)
+    bad_base64,        // media.payload is not standard base64
+    audio_header,      // the payload starts with a WAV (RIFF) or MP3 (ID3) header: noise
+    unidirectional,    // media, mark or clear on a <Start> stream: Twilio plays and echoes nothing
+};
+inline constexpr int kServerFaultCount = 9;
+const char* server_fault_name(ServerFault f);  // "binary_frame", ...
+
+struct ServerEvidence {
+    std::array<std::uint64_t, kServerFaultCount> faults{};
+    std::array<std::string, kServerFaultCount> first_fault;  // the first example of each kind
+    std::uint64_t media = 0, marks = 0, clears = 0;          // valid frames by event
+    std::size_t min_payload = 0, max_payload = 0;            // μ-law bytes per media message
+    std::uint64_t bad_mark_names = 0;  // empty, or the name of a mark still pending
+    std::string first_bad_mark;
+    // Frames received more than kAfterStopGrace after `stop` was sent (in flight before it
+    // arrived are forgiven).
+    std::uint64_t after_stop = 0;
+    std::string first_after_stop;
+    std::int64_t max_ahead_ms = 0;  // the most audio ever queued ahead of real time
+    // Audio (ms) arriving within 1 s after a clear, clear by clear: stale audio keeps playing.
+    std::int64_t audio_after_clear_ms = 0;
+    static constexpr std::chrono::milliseconds kAfterStopGrace{250};
 };
 
 enum class StreamEnd {
@@ -94,6 +131,8 @@ struct StreamResult {
     std::uint64_t bot_bytes_played = 0;
     std::vector<std::uint8_t> bot_audio;            // when recording: what played, silence between
     std::vector<std::uint8_t> caller_audio;         // when recording: the inbound track as sent
+    ServerEvidence evidence;                        // what the server sent, checked
+    std::chrono::milliseconds duration{0};          // from the upgrade to the end
     std::string caller_failure;                     // from a scripted caller
     std::vector<std::string> expectation_failures;  // from a scripted caller
 };

@@ -642,6 +642,31 @@ TEST(ProtocolFastParser, MediaFrame) {
     EXPECT_EQ(moved.parse_server(filled(kSpecServerMedia)), FastParser::Kind::media);
 }
 
+// mediasim check reports extra fields on the server's media (warning 31951): the fast path
+// flags them and the general parser names them.
+TEST(ProtocolFastParser, ServerMediaFlagsExtraFields) {
+    FastParser fast;
+    EXPECT_EQ(
+        fast.parse_server(R"({"event":"media","streamSid":"MZ1","media":{"payload":"AAAA"}})"),
+        FastParser::Kind::media);
+    EXPECT_FALSE(fast.server_media().extra_fields);
+    const std::string extra =
+        R"({"event":"media","streamSid":"MZ1","media":{"track":"outbound","payload":"AAAA"}})";
+    EXPECT_EQ(fast.parse_server(extra), FastParser::Kind::media);
+    EXPECT_TRUE(fast.server_media().extra_fields);
+    auto general = parse_server_message(extra);
+    ASSERT_TRUE(general.ok());
+    EXPECT_EQ(general->extra_fields, (std::vector<std::string>{"media.track"}));
+    EXPECT_EQ(fast.parse_server(
+                  R"({"event":"media","streamSid":"MZ1","x":1,"media":{"payload":"AAAA"}})"),
+              FastParser::Kind::media);
+    EXPECT_TRUE(fast.server_media().extra_fields);
+    EXPECT_EQ(
+        fast.parse_server(R"({"event":"media","streamSid":"MZ1","media":{"payload":"AAAA"}})"),
+        FastParser::Kind::media);
+    EXPECT_FALSE(fast.server_media().extra_fields);
+}
+
 TEST(ProtocolFastParser, NoAllocationPerFrameOnceWarm) {
     std::vector<std::uint8_t> mulaw(160);
     for (std::size_t i = 0; i < mulaw.size(); ++i) mulaw[i] = static_cast<std::uint8_t>(i * 13);
