@@ -11,40 +11,12 @@
 
 namespace mediasim::server {
 
-EnergyVad::EnergyVad(double threshold_dbfs, int start_frames, int hangover_frames)
-    : threshold_dbfs_(threshold_dbfs),
-      start_frames_(std::max(1, start_frames)),
-      hangover_frames_(std::max(1, hangover_frames)) {}
-
-double EnergyVad::frame_dbfs(std::span<const std::uint8_t> mulaw) {
-    if (mulaw.empty()) return -200.0;
-    double sum = 0;
-    for (auto code : mulaw) {
-        const double s = core::ulaw_to_linear(code) / 32768.0;
-        sum += s * s;
-    }
-    const double rms = std::sqrt(sum / static_cast<double>(mulaw.size()));
-    return rms > 0 ? 20.0 * std::log10(rms) : -200.0;
-}
-
-EnergyVad::Edge EnergyVad::push(std::span<const std::uint8_t> mulaw) {
-    const bool loud = frame_dbfs(mulaw) > threshold_dbfs_;
-    if (!speaking_) {
-        run_ = loud ? run_ + 1 : 0;
-        if (run_ >= start_frames_) {
-            speaking_ = true;
-            run_ = 0;
-            return Edge::speech_start;
-        }
-    } else {
-        run_ = loud ? 0 : run_ + 1;
-        if (run_ >= hangover_frames_) {
-            speaking_ = false;
-            run_ = 0;
-            return Edge::speech_end;
-        }
-    }
-    return Edge::none;
+Vad::Options vad_options(const BotOptions& o) {
+    Vad::Options v;
+    v.threshold_dbfs = o.vad_threshold_dbfs;
+    v.start_frames = std::max(1, o.vad_start_ms / 20);
+    v.hangover_frames = std::max(1, o.silence_ms / 20);
+    return v;
 }
 
 std::vector<std::uint8_t> make_tone(double frequency_hz, int duration_ms, double amplitude) {
@@ -66,8 +38,7 @@ constexpr int kFrameMs = 20;
 class EchoBot final : public Bot {
   public:
     explicit EchoBot(const BotOptions& o)
-        : vad_(o.vad_threshold_dbfs, o.vad_start_ms / kFrameMs, o.silence_ms / kFrameMs),
-          start_frames_(std::max(1, o.vad_start_ms / kFrameMs)),
+        : start_frames_(std::max(1, o.vad_start_ms / kFrameMs)),
           hangover_frames_(std::max(1, o.silence_ms / kFrameMs)),
           max_bytes_(static_cast<std::size_t>(o.max_utterance_ms) * 8),
           greeting_(o.greeting_audio) {}
@@ -78,10 +49,11 @@ class EchoBot final : public Bot {
         send_mark(out, "greeting");
     }
 
-    void on_caller_audio(std::span<const std::uint8_t> mulaw, std::uint64_t,
-                         BotOutput& out) override {
-        const bool was_speaking = vad_.speaking();
-        const auto edge = vad_.push(mulaw);
+    void on_caller_audio(const CallerFrame& frame, BotOutput& out) override {
+        const auto mulaw = frame.mulaw;
+        const auto edge = frame.edge;
+        const bool was_speaking =
+            edge == Vad::Edge::none ? frame.speaking : edge == Vad::Edge::speech_end;
         if (!was_speaking) {
             // Keep the frames that led up to speech_start, so the echo starts with the word.
             preroll_.emplace_back(mulaw.begin(), mulaw.end());
@@ -90,7 +62,7 @@ class EchoBot final : public Bot {
             utterance_.insert(utterance_.end(), mulaw.begin(), mulaw.end());
             frame_sizes_.push_back(mulaw.size());
         }
-        if (edge == EnergyVad::Edge::speech_start) {
+        if (edge == Vad::Edge::speech_start) {
             utterance_.clear();
             frame_sizes_.clear();
             for (const auto& f : preroll_) {
@@ -102,7 +74,7 @@ class EchoBot final : public Bot {
                 out.clear();  // barge-in: the caller talks over the bot
                 // Twilio echoes every pending mark after a clear; they stay pending until then.
             }
-        } else if (edge == EnergyVad::Edge::speech_end) {
+        } else if (edge == Vad::Edge::speech_end) {
             // Drop the trailing silence that ended the utterance.
             for (int i = 0; i < hangover_frames_ && !frame_sizes_.empty(); ++i) {
                 utterance_.resize(utterance_.size() - frame_sizes_.back());
@@ -136,7 +108,6 @@ class EchoBot final : public Bot {
         pending_marks_.push_back(std::move(name));
     }
 
-    EnergyVad vad_;
     int start_frames_, hangover_frames_;
     std::size_t max_bytes_;
     std::deque<std::vector<std::uint8_t>> preroll_;
@@ -147,10 +118,62 @@ class EchoBot final : public Bot {
     std::shared_ptr<const std::vector<std::uint8_t>> greeting_;
 };
 
+class AssistantBot final : public Bot {
+  public:
+    AssistantBot(const BotOptions& o, const SpeechServices& speech)
+        : greeting_(o.greeting_audio), speech_(speech) {}
+
+    void on_start(BotOutput& out) override {
+        if (!greeting_ || greeting_->empty()) return;
+        out.play(*greeting_);
+        send_mark(out, "greeting");
+    }
+
+    void on_caller_audio(const CallerFrame& frame, BotOutput& out) override {
+        if (frame.edge == Vad::Edge::speech_start && !pending_marks_.empty()) {
+            out.clear();  // barge-in: stop talking; Twilio echoes the pending marks
+            pending_marks_.clear();
+        }
+    }
+
+    void on_transcript(const TranscriptEvent& e, BotOutput& out) override {
+        if (!e.final || !speech_.assistant || normalize_words(e.text).empty()) return;
+        const auto answer = speech_.assistant->reply_to(e.text);
+        const auto it = speech_.voice.find(answer);
+        if (it == speech_.voice.end() || it->second.empty()) return;
+        out.play(it->second);
+        send_mark(out, fmt::format("reply-{}", ++replies_));
+    }
+
+    void on_dtmf(char, BotOutput& out) override {
+        out.play(make_tone(880.0, 200));
+        send_mark(out, fmt::format("tone-{}", ++tones_));
+    }
+
+    void on_mark(std::string_view name, BotOutput&) override {
+        std::erase(pending_marks_, std::string(name));
+    }
+
+  private:
+    void send_mark(BotOutput& out, std::string name) {
+        out.mark(name);
+        pending_marks_.push_back(std::move(name));
+    }
+
+    std::shared_ptr<const std::vector<std::uint8_t>> greeting_;
+    const SpeechServices& speech_;
+    std::vector<std::string> pending_marks_;
+    std::uint64_t replies_ = 0, tones_ = 0;
+};
+
 }  // namespace
 
 std::unique_ptr<Bot> make_echo_bot(const BotOptions& opts) {
     return std::make_unique<EchoBot>(opts);
+}
+
+std::unique_ptr<Bot> make_assistant_bot(const BotOptions& opts, const SpeechServices& speech) {
+    return std::make_unique<AssistantBot>(opts, speech);
 }
 
 }  // namespace mediasim::server

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "reference-server/server_config.hpp"
+#include "reference-server/speech.hpp"
 
 namespace mediasim::server {
 
@@ -24,33 +25,29 @@ class BotOutput {
     virtual void clear() = 0;  // drops queued audio; Twilio echoes pending marks at once
 };
 
+// One frame of caller audio, with what the stream's VAD made of it (the session runs one VAD
+// per stream: transcription's when the stream is transcribed, else its own).
+struct CallerFrame {
+    std::span<const std::uint8_t> mulaw;  // usually 160 bytes = 20 ms
+    std::span<const std::int16_t> pcm;    // the same, decoded (8 kHz)
+    std::uint64_t timestamp_ms = 0;       // media timestamp
+    Vad::Edge edge = Vad::Edge::none;
+    bool speaking = false;  // after this frame
+};
+
+// The stream's VAD settings from the bot options.
+Vad::Options vad_options(const BotOptions& o);
+
 class Bot {
   public:
     virtual ~Bot() = default;
-    // One frame of caller audio (μ-law, usually 160 bytes = 20 ms) at its media timestamp.
-    virtual void on_caller_audio(std::span<const std::uint8_t> mulaw, std::uint64_t timestamp_ms,
-                                 BotOutput& out) = 0;
+    virtual void on_caller_audio(const CallerFrame& frame, BotOutput& out) = 0;
     virtual void on_dtmf(char digit, BotOutput& out) = 0;
     virtual void on_mark(std::string_view name, BotOutput& out) = 0;
     // The stream has started (after `start`): a bot may speak first, as most voice bots do.
     virtual void on_start(BotOutput&) {}
-};
-
-// Frame-energy voice activity detector over μ-law (decoded with core/g711) with start and
-// hangover counts.
-class EnergyVad {
-  public:
-    enum class Edge { none, speech_start, speech_end };
-    EnergyVad(double threshold_dbfs, int start_frames, int hangover_frames);
-    Edge push(std::span<const std::uint8_t> mulaw);
-    bool speaking() const { return speaking_; }
-    static double frame_dbfs(std::span<const std::uint8_t> mulaw);
-
-  private:
-    double threshold_dbfs_;
-    int start_frames_, hangover_frames_;
-    bool speaking_ = false;
-    int run_ = 0;  // loud frames in a row (silent) or silent frames in a row (speaking)
+    // A transcript of the caller (on the session's strand, after the utterance it belongs to).
+    virtual void on_transcript(const TranscriptEvent&, BotOutput&) {}
 };
 
 // Echo: greets the caller when the stream starts (BotOptions::greeting_audio, then the mark
@@ -59,6 +56,12 @@ class EnergyVad {
 // caller starts talking while the bot's audio is still playing (a mark not yet echoed), it
 // sends `clear` (barge-in).
 std::unique_ptr<Bot> make_echo_bot(const BotOptions& opts);
+
+// Assistant: greets (BotOptions::greeting_audio, mark "greeting"); answers each final transcript
+// with the rule table's answer, spoken (SpeechServices::voice) as media and a mark ("reply-N");
+// when the caller starts talking while a mark is pending (the bot is talking), sends `clear` and
+// stops talking (barge-in). A DTMF digit gets a tone, as with the echo bot.
+std::unique_ptr<Bot> make_assistant_bot(const BotOptions& opts, const SpeechServices& speech);
 
 // 8 kHz μ-law sine tone (used for DTMF answers and tests).
 std::vector<std::uint8_t> make_tone(double frequency_hz, int duration_ms, double amplitude = 0.3);

@@ -58,6 +58,29 @@ bool is_quiet(const error_code& ec) {
            ec == asio::ssl::error::stream_truncated;
 }
 
+std::string transcription_metrics(const TranscriptionService& t) {
+    std::string text;
+    const auto add = [&](std::string_view name, std::string_view type, std::string_view help,
+                         auto v) {
+        text += fmt::format("# HELP {0} {1}\n# TYPE {0} {2}\n{0} {3}\n", name, help, type, v);
+    };
+    add("mediasim_server_transcription_queue_depth", "gauge",
+        "Utterance chunks waiting for a transcription worker.", t.queue_depth());
+    add("mediasim_server_transcription_queued_seconds", "gauge",
+        "Audio waiting for a transcription worker, in seconds.", t.queued_seconds());
+    add("mediasim_server_transcription_real_time_factor", "gauge",
+        "Recognition time over audio time, since start (below 1: faster than real time).",
+        t.real_time_factor());
+    add("mediasim_server_transcription_audio_seconds_total", "counter",
+        "Caller audio recognised, in seconds.", t.audio_seconds());
+    add("mediasim_server_transcription_utterances_total", "counter", "Utterances recognised.",
+        t.utterances());
+    add("mediasim_server_transcription_errors_total", "counter", "Utterances the engine failed on.",
+        t.errors());
+    add("mediasim_server_transcription_workers", "gauge", "Transcription workers.", t.workers());
+    return text;
+}
+
 std::string param(const core::Parameters& p, std::string_view name) {
     for (const auto& [k, v] : p)
         if (k == name) return v;
@@ -77,6 +100,7 @@ struct Server::Impl {
     ServerConfig config;
     Storage* storage;
     Logger& log;
+    const SpeechServices* speech_services = nullptr;
     Metrics metrics;
     CallDirectory calls;
 
@@ -164,7 +188,7 @@ class WsSession final : public Session,
           path_(path),
           media_(std::move(path),
                  MediaSessionDeps{srv.storage, srv.metrics, srv.log, srv.config.bot, srv.calls,
-                                  srv.config.fault},
+                                  srv.speech_services, srv.config.fault},
                  *this) {
         srv_.ws_sessions.fetch_add(1);
     }
@@ -224,6 +248,11 @@ class WsSession final : public Session,
             write_progress_ = MediaSession::Clock::now();
             do_write();
         }
+    }
+    void post(std::function<void()> fn) override {
+        asio::post(ws_.get_executor(), [w = this->weak_from_this(), fn = std::move(fn)] {
+            if (auto self = w.lock()) fn();
+        });
     }
 
     // --fault hooks (faults.hpp).
@@ -870,6 +899,8 @@ Response Server::Impl::handle(const Request& req, bool tls_conn) {
                 "SQLite rows refused plus recordings that could not be written.",
                 st.db_errors + st.recording_errors);
         }
+        if (speech_services && speech_services->transcription)
+            text += transcription_metrics(*speech_services->transcription);
         return reply(req, http::status::ok, std::move(text), "text/plain; version=0.0.4");
     }
     for (std::string_view prefix : {"/api/calls", "/calls"}) {
@@ -897,9 +928,10 @@ Server::~Server() {
 }
 
 core::Result<std::unique_ptr<Server>> Server::create(ServerConfig config, Storage* storage,
-                                                     Logger& log) {
+                                                     Logger& log, const SpeechServices* speech) {
     if (auto st = validate(config); !st) return st.error();
     auto impl = std::make_unique<Impl>(std::move(config), storage, log);
+    impl->speech_services = speech;
     if (impl->config.tls.enabled()) {
         auto ctx = net::make_server_tls({impl->config.tls.cert_file, impl->config.tls.key_file});
         if (!ctx) return ctx.error();

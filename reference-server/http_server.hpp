@@ -32,9 +32,11 @@ class Server {
   public:
     // Binds the listening socket (so port() is known) and loads TLS files; starts nothing.
     // storage may be null (nothing is recorded, the calls API answers 503); it and log must
-    // outlive the server.
+    // outlive the server. speech (transcription, the assistant) may be null; it must outlive
+    // the server too.
     static core::Result<std::unique_ptr<Server>> create(ServerConfig config, Storage* storage,
-                                                        Logger& log);
+                                                        Logger& log,
+                                                        const SpeechServices* speech = nullptr);
     ~Server();
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;

@@ -6,9 +6,11 @@
 #include <string>
 
 #include "core/tts.hpp"
+#include "reference-server/bot.hpp"
 #include "reference-server/http_server.hpp"
 #include "reference-server/log.hpp"
 #include "reference-server/server_config.hpp"
+#include "reference-server/speech.hpp"
 #include "reference-server/storage.hpp"
 
 int main(int argc, char** argv) {
@@ -40,7 +42,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "mediasim-server: --data: %s\n", storage.error().to_string().c_str());
         return 1;
     }
-    if (config.bot.kind == "echo" && !config.bot.greeting.empty()) {
+    if (config.bot.kind != "none" && !config.bot.greeting.empty()) {
         // Spoken once at start-up (and cached under the data directory), not per call.
         auto greeting = mediasim::core::speak_mulaw(config.bot.greeting,
                                                     {"en-us", config.data_dir / "tts-cache"});
@@ -51,7 +53,54 @@ int main(int argc, char** argv) {
             log.warn("greeting_unavailable", {{"error", greeting.error().to_string()}});
         }
     }
-    auto server = Server::create(config, storage->get(), log);
+    // Speech: the transcription pool (engines load in parallel) and the assistant's answers,
+    // spoken once here.
+    SpeechServices speech;
+    std::unique_ptr<TranscriptionService> transcription;
+    if (config.transcription.enabled()) {
+        const auto& tc = config.transcription;
+        TranscriptionService::EngineFactory factory;
+        if (tc.engine == "pocketsphinx")
+            factory = [dir = tc.model_dir] { return make_pocketsphinx_engine({dir}); };
+        else
+            factory = [o = tc.openai] { return make_openai_engine(o); };
+        TranscriptionOptions to;
+        to.workers = tc.workers;
+        to.partials = tc.partials;
+        to.vad = vad_options(config.bot);
+        to.max_utterance_ms = config.bot.max_utterance_ms;
+        auto t = TranscriptionService::create(std::move(factory), to);
+        if (!t) {
+            std::fprintf(stderr, "mediasim-server: transcription: %s\n",
+                         t.error().to_string().c_str());
+            return 1;
+        }
+        transcription = std::move(*t);
+        speech.transcription = transcription.get();
+        speech.hints_by_flow = tc.hints;
+        log.info("transcription", {{"engine", tc.engine},
+                                   {"workers", std::to_string(tc.workers)},
+                                   {"hints", std::to_string(tc.hints.size())}});
+    }
+    if (config.bot.kind == "assistant") {
+        auto assistant = std::make_shared<const Assistant>(config.bot.rules, config.bot.fallback,
+                                                           config.bot.greeting);
+        std::vector<std::string> texts = {assistant->fallback()};
+        for (const auto& r : assistant->rules()) texts.push_back(r.answer);
+        for (const auto& text : texts) {
+            if (text.empty() || speech.voice.contains(text)) continue;
+            auto audio =
+                mediasim::core::speak_mulaw(text, {"en-us", config.data_dir / "tts-cache"});
+            if (!audio) {
+                std::fprintf(stderr, "mediasim-server: bot: cannot speak \"%s\": %s\n",
+                             text.c_str(), audio.error().to_string().c_str());
+                return 1;
+            }
+            speech.voice.emplace(text, std::move(*audio));
+        }
+        speech.assistant = std::move(assistant);
+    }
+    auto server = Server::create(config, storage->get(), log, &speech);
     if (!server) {
         std::fprintf(stderr, "mediasim-server: %s\n", server.error().to_string().c_str());
         return 1;
@@ -66,7 +115,8 @@ int main(int argc, char** argv) {
                          {"tls", config.tls.enabled() ? "on" : "off"},
                          {"threads", std::to_string(config.threads)}});
     (*server)->run(/*handle_signals=*/true);
-    server->reset();  // every session is closed and its recording finished
+    server->reset();        // every session is closed and its recording finished
+    transcription.reset();  // queued utterances are recognised and stored
     (*storage)->flush();
     log.info("stopped");
     return 0;

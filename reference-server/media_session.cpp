@@ -7,6 +7,7 @@
 #include <variant>
 
 #include "core/base64.hpp"
+#include "core/g711.hpp"
 #include "core/ids.hpp"
 
 namespace mediasim::server {
@@ -171,10 +172,25 @@ void MediaSession::on_media(const core::MediaView& m, std::span<const std::uint8
 
     if (m.track == core::Track::inbound) {
         last_inbound_ts_ms_ = m.timestamp_ms;
-        if (deps_.fault == Fault::midword_crash)
-            caller_loud_ = EnergyVad::frame_dbfs(mulaw) > deps_.bot.vad_threshold_dbfs;
+        if (deps_.fault == Fault::midword_crash) {
+            pcm_.resize(mulaw.size());
+            core::ulaw_decode(mulaw, pcm_.data());
+            caller_loud_ = Vad::frame_dbfs(pcm_) > deps_.bot.vad_threshold_dbfs;
+        }
         if (recorder_) recorder_->inbound_audio(mulaw, m.timestamp_ms);
-        if (bot_) bot_->on_caller_audio(mulaw, m.timestamp_ms, *this);
+        if (transcription_ || bot_) {
+            pcm_.resize(mulaw.size());
+            core::ulaw_decode(mulaw, pcm_.data());
+            CallerFrame f{mulaw, pcm_, m.timestamp_ms};
+            if (transcription_) {
+                f.edge = transcription_->push(pcm_, m.timestamp_ms);
+                f.speaking = transcription_->speaking();
+            } else {
+                f.edge = vad_->push(pcm_);
+                f.speaking = vad_->speaking();
+            }
+            if (bot_) bot_->on_caller_audio(f, *this);
+        }
     } else if (recorder_) {
         recorder_->outbound_audio(mulaw, m.timestamp_ms);
     }
@@ -242,8 +258,13 @@ void MediaSession::on_start(core::StartMsg& m) {
         recorder_ = deps_.storage->begin_stream(info);
         if (recorder_) recorder_->event("start", fmt::format("tracks={}", tracks));
     }
+    if (deps_.speech && deps_.speech->transcription) start_transcription(m);
+    if (!transcription_) vad_.emplace(vad_options(deps_.bot));
     if (bidirectional_ && deps_.bot.kind == "echo") {
         bot_ = make_echo_bot(deps_.bot);
+        bot_->on_start(*this);
+    } else if (bidirectional_ && deps_.bot.kind == "assistant" && deps_.speech) {
+        bot_ = make_assistant_bot(deps_.bot, *deps_.speech);
         bot_->on_start(*this);
     }
     switch (deps_.fault) {
@@ -279,6 +300,70 @@ void MediaSession::on_start(core::StartMsg& m) {
         default:
             break;
     }
+}
+
+void MediaSession::start_transcription(const core::StartMsg& m) {
+    const auto& speech = *deps_.speech;
+    Hints hints;
+    if (auto flow = deps_.calls.flow_of(m.call_sid)) {
+        auto it = speech.hints_by_flow.find(to_string(*flow));
+        if (it != speech.hints_by_flow.end()) hints = it->second;
+    }
+    mailbox_ = std::make_shared<Mailbox>();
+    mailbox_->sink = &sink_;
+    mailbox_->session = this;
+    // On a worker thread: store the segment (Storage is thread-safe and outlives the pool's
+    // work), then hand it to the session's strand for the bot.
+    transcription_ = speech.transcription->open_stream(
+        std::move(hints),
+        [box = mailbox_, storage = deps_.storage, &log = deps_.log, call_sid = m.call_sid,
+         stream_sid = m.stream_sid](const TranscriptEvent& e) {
+            if (!e.error.empty()) {
+                log.warn("transcription_error",
+                         {{"call_sid", call_sid}, {"stream_sid", stream_sid}, {"error", e.error}});
+                return;
+            }
+            if (e.text.empty()) {
+                if (e.final)
+                    log.info("transcript_empty", {{"call_sid", call_sid},
+                                                  {"stream_sid", stream_sid},
+                                                  {"start", fmt::format("{:.2f}", e.start_seconds)},
+                                                  {"end", fmt::format("{:.2f}", e.end_seconds)}});
+                return;
+            }
+            if (storage) {
+                TranscriptSegment seg;
+                seg.call_sid = call_sid;
+                seg.stream_sid = stream_sid;
+                seg.track = "inbound";
+                seg.final = e.final;
+                seg.text = e.text;
+                seg.start_seconds = e.start_seconds;
+                seg.end_seconds = e.end_seconds;
+                storage->add_transcript(seg);
+            }
+            if (e.final)
+                log.info("transcript", {{"call_sid", call_sid},
+                                        {"stream_sid", stream_sid},
+                                        {"start", fmt::format("{:.2f}", e.start_seconds)},
+                                        {"end", fmt::format("{:.2f}", e.end_seconds)},
+                                        {"text", e.text}});
+            std::lock_guard lock(box->mu);
+            if (!box->sink) return;
+            box->sink->post([box, e] {
+                // On the strand; the session may have finished meanwhile.
+                MediaSession* s = nullptr;
+                {
+                    std::lock_guard l(box->mu);
+                    s = box->session;
+                }
+                if (s) s->on_transcript(e);
+            });
+        });
+}
+
+void MediaSession::on_transcript(const TranscriptEvent& e) {
+    if (bot_ && !finished_) bot_->on_transcript(e, *this);
 }
 
 void MediaSession::on_dtmf(const core::DtmfMsg& m) {
@@ -334,6 +419,15 @@ void MediaSession::finish(std::string_view how) {
     if (finished_ || !started_) return;
     finished_ = true;
     bot_.reset();
+    if (transcription_) {
+        transcription_->finish();  // the last utterance is still recognised and stored
+        transcription_.reset();
+    }
+    if (mailbox_) {
+        std::lock_guard lock(mailbox_->mu);
+        mailbox_->sink = nullptr;
+        mailbox_->session = nullptr;
+    }
     const auto& in = tracks_[0];
     const auto& out = tracks_[1];
     deps_.metrics.streams_active.fetch_sub(1);

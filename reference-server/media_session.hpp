@@ -53,6 +53,9 @@ class MediaSink {
   public:
     virtual ~MediaSink() = default;
     virtual void send_text(std::string frame) = 0;
+    // Runs fn on the session's strand later (transcripts arrive on worker threads); dropped if
+    // the connection is gone by then. Thread-safe. The default runs it at once (tests).
+    virtual void post(std::function<void()> fn) { fn(); }
     // For --fault only (faults.hpp): a binary frame, closing (abrupt: without a close frame), and
     // running fn on the session's strand after a delay (not at all once the socket is gone).
     virtual void send_binary(std::string) {}
@@ -66,6 +69,7 @@ struct MediaSessionDeps {
     Logger& log;
     const BotOptions& bot;
     const CallDirectory& calls;
+    const SpeechServices* speech = nullptr;  // transcription and the assistant; null: none
     Fault fault = Fault::none;  // --fault (a testing aid)
 };
 
@@ -116,6 +120,8 @@ class MediaSession final : private BotOutput {
                                 std::string_view event);
     void bad(BadFrame why, std::string_view detail);
     void finish(std::string_view how);
+    void start_transcription(const core::StartMsg& m);
+    void on_transcript(const TranscriptEvent& e);
 
     // BotOutput: what the bot sends goes to Twilio and to the recording.
     void play(std::span<const std::uint8_t> mulaw) override;
@@ -144,6 +150,17 @@ class MediaSession final : private BotOutput {
     std::string out_;                      // frame buffer, reused
     std::unique_ptr<StreamRecorder> recorder_;
     std::unique_ptr<Bot> bot_;
+    // The stream's one VAD: inside transcription_ when the stream is transcribed, else vad_.
+    std::optional<Vad> vad_;
+    std::unique_ptr<TranscriptionService::Stream> transcription_;
+    std::vector<std::int16_t> pcm_;  // decoded caller frame, reused
+    // Where worker threads hand transcripts to this session; cleared when it finishes.
+    struct Mailbox {
+        std::recursive_mutex mu;  // recursive: a test sink's post() runs at once
+        MediaSink* sink = nullptr;
+        MediaSession* session = nullptr;
+    };
+    std::shared_ptr<Mailbox> mailbox_;
     bool fault_media_sent_ = false;
     bool caller_loud_ = false;  // the last inbound frame was speech (--fault midword-crash)
 };

@@ -172,7 +172,7 @@ core::Result<ServerConfig> parse_config_yaml(std::string_view text, std::string_
     ServerConfig cfg = std::move(base);
     if (!c.keys(root, "",
                 {"listen", "data", "auth_token", "public_url", "flow", "threads", "api_token",
-                 "tls", "twiml", "bot", "limits"}))
+                 "tls", "twiml", "bot", "transcription", "limits"}))
         return c.result().error();
 
     if (const auto n = root["listen"]) {
@@ -238,12 +238,14 @@ core::Result<ServerConfig> parse_config_yaml(std::string_view text, std::string_
         }
     }
 
-    if (const auto b = root["bot"]; b && c.keys(b, "bot",
-                                                {"kind", "vad_threshold_dbfs", "vad_start_ms",
-                                                 "silence_ms", "max_utterance_ms", "greeting"})) {
+    if (const auto b = root["bot"];
+        b && c.keys(b, "bot",
+                    {"kind", "vad_threshold_dbfs", "vad_start_ms", "silence_ms", "max_utterance_ms",
+                     "greeting", "fallback", "rules"})) {
         if (const auto k = b["kind"]) {
-            if (!k.IsScalar() || (k.Scalar() != "echo" && k.Scalar() != "none"))
-                c.error(k, "bot.kind", "expected one of: echo, none");
+            if (!k.IsScalar() ||
+                (k.Scalar() != "echo" && k.Scalar() != "none" && k.Scalar() != "assistant"))
+                c.error(k, "bot.kind", "expected one of: echo, assistant, none");
             else
                 cfg.bot.kind = k.Scalar();
         }
@@ -251,7 +253,123 @@ core::Result<ServerConfig> parse_config_yaml(std::string_view text, std::string_
         c.number(b, "bot", "vad_start_ms", cfg.bot.vad_start_ms, 20, 5000);
         c.number(b, "bot", "silence_ms", cfg.bot.silence_ms, 20, 10000);
         c.number(b, "bot", "max_utterance_ms", cfg.bot.max_utterance_ms, 100, 600000);
-        c.string(b, "bot", "greeting", cfg.bot.greeting);
+        if (b["greeting"])
+            c.string(b, "bot", "greeting", cfg.bot.greeting);
+        else if (cfg.bot.kind == "assistant")
+            cfg.bot.greeting = kAssistantGreeting;
+        c.string(b, "bot", "fallback", cfg.bot.fallback);
+        if (const auto rules = b["rules"]) {
+            if (!rules.IsSequence()) {
+                c.error(rules, "bot.rules", "expected a list of {keyword: ..., answer: ...}");
+            } else {
+                cfg.bot.rules.clear();
+                for (std::size_t i = 0; i < rules.size(); ++i) {
+                    const auto r = rules[i];
+                    const auto where = fmt::format("bot.rules[{}]", i);
+                    if (!c.keys(r, where, {"keyword", "answer"})) continue;
+                    Rule rule;
+                    c.string(r, where, "keyword", rule.keyword);
+                    c.string(r, where, "answer", rule.answer);
+                    if (!r["keyword"] || normalize_words(rule.keyword).empty())
+                        c.error(r, where + ".keyword", "a rule needs a keyword (a word or phrase)");
+                    if (!r["answer"] || rule.answer.empty())
+                        c.error(r, where + ".answer", "a rule needs an answer");
+                    cfg.bot.rules.push_back(std::move(rule));
+                }
+            }
+        }
+    }
+
+    if (const auto t = root["transcription"];
+        t && c.keys(t, "transcription",
+                    {"engine", "workers", "partials", "model_dir", "openai", "hints"})) {
+        if (const auto e = t["engine"]) {
+            if (!e.IsScalar() ||
+                (e.Scalar() != "none" && e.Scalar() != "pocketsphinx" && e.Scalar() != "openai"))
+                c.error(e, "transcription.engine", "expected one of: none, pocketsphinx, openai");
+            else
+                cfg.transcription.engine = e.Scalar();
+        }
+        c.number(t, "transcription", "workers", cfg.transcription.workers, 1, 64);
+        if (const auto p = t["partials"]) {
+            if (!p.IsScalar() || (p.Scalar() != "true" && p.Scalar() != "false"))
+                c.error(p, "transcription.partials", "expected true or false");
+            else
+                cfg.transcription.partials = p.Scalar() == "true";
+        }
+        const auto dir = std::filesystem::path(file_name).parent_path();
+        const auto resolve = [&](const std::string& p) {
+            std::filesystem::path fp = p;
+            return (p.empty() || fp.is_absolute()) ? fp : dir / fp;
+        };
+        std::string model_dir = cfg.transcription.model_dir;
+        c.string(t, "transcription", "model_dir", model_dir);
+        if (t["model_dir"]) cfg.transcription.model_dir = resolve(model_dir).string();
+        if (const auto o = t["openai"];
+            o && c.keys(o, "transcription.openai", {"url", "api_key", "model"})) {
+            c.string(o, "transcription.openai", "url", cfg.transcription.openai.url);
+            c.string(o, "transcription.openai", "api_key", cfg.transcription.openai.api_key);
+            c.string(o, "transcription.openai", "model", cfg.transcription.openai.model);
+            if (const auto u = o["url"]) {
+                const std::string_view url = cfg.transcription.openai.url;
+                if (!url.starts_with("http://") && !url.starts_with("https://"))
+                    c.error(u, "transcription.openai.url",
+                            "expected an http(s) URL, e.g. "
+                            "http://127.0.0.1:9000/v1/audio/transcriptions");
+            }
+        }
+        if (const auto h = t["hints"];
+            h && c.keys(h, "transcription.hints", {"stream", "greet", "fork", "gather"})) {
+            for (const auto& kv : h) {
+                const auto flow = kv.first.Scalar();
+                const auto where = "transcription.hints." + flow;
+                const auto& v = kv.second;
+                Hints hints;
+                std::optional<YAML::Node> phrases;
+                if (v.IsSequence()) {
+                    phrases = v;
+                } else if (c.keys(v, where, {"phrases", "jsgf"})) {
+                    if (const auto ph = v["phrases"]) phrases = ph;
+                    if (const auto g = v["jsgf"]) {
+                        std::string file;
+                        c.string(v, where, "jsgf", file);
+                        std::ifstream in(resolve(file), std::ios::binary);
+                        if (!in) {
+                            c.error(g, where + ".jsgf",
+                                    fmt::format("cannot read grammar file \"{}\"",
+                                                resolve(file).string()));
+                        } else {
+                            std::ostringstream ss;
+                            ss << in.rdbuf();
+                            hints.jsgf = ss.str();
+                            if (hints.jsgf.find("#JSGF") == std::string::npos)
+                                c.error(g, where + ".jsgf",
+                                        fmt::format("\"{}\" is not a JSGF grammar (no #JSGF "
+                                                    "header)",
+                                                    file));
+                        }
+                    }
+                }
+                if (phrases) {
+                    if (!phrases->IsSequence()) {
+                        c.error(*phrases, where, "expected a list of phrases");
+                    } else {
+                        for (const auto& p : *phrases) {
+                            if (!p.IsScalar() || normalize_words(p.Scalar()).empty())
+                                c.error(p, where, "expected a phrase (words)");
+                            else
+                                hints.phrases.push_back(p.Scalar());
+                        }
+                    }
+                }
+                if (flow == "gather") {
+                    cfg.twiml.gather_hints.clear();
+                    for (const auto& ph : hints.phrases)
+                        cfg.twiml.gather_hints += (cfg.twiml.gather_hints.empty() ? "" : ", ") + ph;
+                }
+                cfg.transcription.hints[flow] = std::move(hints);
+            }
+        }
     }
 
     if (const auto l = root["limits"];
@@ -303,13 +421,21 @@ core::Status validate(const ServerConfig& config) {
     }
     if (config.data_dir.empty()) return core::make_error("must not be empty", "data");
     if (config.threads < 1) return core::make_error("must be at least 1", "threads");
+    if (config.bot.kind == "assistant" && !config.transcription.enabled())
+        return core::make_error(
+            "the assistant answers what the caller said: set transcription.engine "
+            "(pocketsphinx or openai)",
+            "bot.kind");
+    if (config.transcription.engine == "openai" && config.transcription.openai.url.empty())
+        return core::make_error("the openai engine needs transcription.openai.url",
+                                "transcription.engine");
     return core::Ok{};
 }
 
 core::Result<CommandLine> parse_command_line(std::span<char* const> args,
                                              std::optional<std::string> env_auth_token) {
     std::string listen, data, auth_token, config_file, public_url, flow, tls_cert, tls_key, handoff,
-        api_token, greeting, fault;
+        api_token, greeting, bot, transcribe, fault;
     int threads = 0, max_streams = 0, idle_timeout = 0;
     core::ArgParser p("mediasim-server",
                       "The Mediasim reference server: TwiML webhooks and the Media Streams "
@@ -333,7 +459,11 @@ core::Result<CommandLine> parse_command_line(std::span<char* const> args,
         .option("handoff-number", &handoff, "E164", "gather flow: <Dial> this number after")
         .option("api-token", &api_token, "TOKEN", "bearer token guarding the calls API")
         .option("greeting", &greeting, "TEXT",
-                "what the echo bot says when a bidirectional stream starts (\"\": nothing)")
+                "what the bot says when a bidirectional stream starts (\"\": nothing)")
+        .option("bot", &bot, "KIND",
+                "bot on bidirectional streams: echo (default), assistant, none")
+        .option("transcribe", &transcribe, "ENGINE",
+                "transcribe callers: none (default), pocketsphinx, openai")
         .option("max-streams", &max_streams, "N",
                 "open media streams at most; more upgrades get 503 (default 5000)", 1)
         .option("idle-timeout", &idle_timeout, "SECONDS",
@@ -377,6 +507,24 @@ core::Result<CommandLine> parse_command_line(std::span<char* const> args,
     if (p.given("tls-key")) cfg.tls.key_file = tls_key;
     if (p.given("handoff-number")) cfg.twiml.handoff_number = handoff;
     if (p.given("api-token")) cfg.api_token = api_token;
+    if (p.given("bot")) {
+        if (bot != "echo" && bot != "assistant" && bot != "none")
+            return core::make_error(
+                fmt::format("\"{}\" is not a bot (expected one of: echo, assistant, none)", bot),
+                "--bot");
+        if (bot == "assistant" && cfg.bot.kind != "assistant" &&
+            cfg.bot.greeting == BotOptions{}.greeting)
+            cfg.bot.greeting = kAssistantGreeting;
+        cfg.bot.kind = bot;
+    }
+    if (p.given("transcribe")) {
+        if (transcribe != "none" && transcribe != "pocketsphinx" && transcribe != "openai")
+            return core::make_error(fmt::format("\"{}\" is not an engine (expected one of: none, "
+                                                "pocketsphinx, openai)",
+                                                transcribe),
+                                    "--transcribe");
+        cfg.transcription.engine = transcribe;
+    }
     if (p.given("greeting")) cfg.bot.greeting = greeting;
     if (p.given("max-streams")) cfg.limits.max_streams = max_streams;
     if (p.given("idle-timeout")) cfg.limits.idle_timeout_seconds = idle_timeout;

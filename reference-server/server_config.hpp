@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -17,6 +18,7 @@
 
 #include "core/params.hpp"
 #include "core/result.hpp"
+#include "reference-server/speech.hpp"
 #include "reference-server/faults.hpp"
 
 namespace mediasim::server {
@@ -48,11 +50,15 @@ struct TwimlOptions {
     std::string handoff_number;               // /gather dials this when set (E.164)
     int fork_pause_seconds = 60;              // fork: how long the call stays up listening
     core::Parameters stream_parameters;       // extra <Parameter>s on every <Stream>
+    // <Gather hints="...">: the gather flow's phrase list (transcription.hints.gather), joined.
+    std::string gather_hints;
 };
 
 // The built-in bot on bidirectional streams.
 struct BotOptions {
-    std::string kind = "echo";          // "echo" or "none"
+    // "echo" (says the caller's words back), "assistant" (answers transcripts from the rule
+    // table; needs transcription) or "none".
+    std::string kind = "echo";
     double vad_threshold_dbfs = -40.0;  // 20 ms frame energy above this is speech
     int vad_start_ms = 60;              // speech this long starts an utterance
     int silence_ms = 500;               // silence this long ends it
@@ -63,6 +69,25 @@ struct BotOptions {
         "Hello, this is the Mediasim echo bot. Say something and I will say it back.";
     // The greeting as 8 kHz μ-law, made once at start-up (main.cpp); empty: no greeting.
     std::shared_ptr<const std::vector<std::uint8_t>> greeting_audio;
+    // assistant: keyword → answer, first match wins; else the fallback.
+    std::vector<Rule> rules;
+    std::string fallback = "Sorry, I did not catch that. Could you say it again?";
+};
+inline constexpr const char* kAssistantGreeting =
+    "Hello, this is the Mediasim assistant. How can I help you?";
+
+// Offline transcription of the caller's audio (every stream's inbound track).
+struct TranscriptionConfig {
+    std::string engine = "none";  // none | pocketsphinx | openai
+    int workers = 1;              // engines on their own threads (a bounded pool)
+    bool partials = true;         // store partial results too
+    std::string model_dir;        // pocketsphinx: empty = Debian's pocketsphinx-en-us
+    OpenAiOptions openai;         // openai: url, api_key, model
+    // What to expect, by flow name (stream, greet, fork, gather): a phrase list or a JSGF
+    // grammar (read from a file at load time). The gather flow's phrases also become
+    // <Gather hints="...">.
+    std::map<std::string, Hints> hints;
+    bool enabled() const { return engine != "none"; }
 };
 
 // What one connection may do; each limit is enforced with a `limit_reached` log line and a
@@ -98,6 +123,7 @@ struct ServerConfig {
     std::string api_token;  // when set, /api and /calls need "Authorization: Bearer <token>"
     TwimlOptions twiml;
     BotOptions bot;
+    TranscriptionConfig transcription;
     Fault fault = Fault::none;  // --fault: a testing aid that breaks the protocol (faults.hpp)
     Limits limits;
 };

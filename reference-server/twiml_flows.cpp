@@ -121,6 +121,7 @@ std::string voice_twiml(Flow flow, const TwimlOptions& opts, const TwimlContext&
                 .attr("method", "POST")
                 .attr("timeout", "5")
                 .attr("speechTimeout", "auto");
+            if (!opts.gather_hints.empty()) w.attr("hints", opts.gather_hints);
             w.open("Say").text(opts.gather_prompt).close();
             w.close();
             // No input: say so and end the call.

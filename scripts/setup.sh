@@ -11,7 +11,7 @@ packages=(
   libboost1.81-dev nlohmann-json3-dev libfmt-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libssl-dev zlib1g-dev libsqlite3-dev libspeexdsp-dev libsimdjson-dev
-  libespeak-ng-dev libpocketsphinx-dev
+  libespeak-ng-dev libpocketsphinx-dev libsphinxbase-dev
   # runtime data and audio tools
   espeak-ng sox pocketsphinx pocketsphinx-en-us
   asterisk-core-sounds-en-wav asterisk-core-sounds-en

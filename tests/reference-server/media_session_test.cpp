@@ -383,18 +383,5 @@ TEST_F(Fixture, ClosedWithoutStopFinishesTheRecording) {
     EXPECT_EQ(metrics.streams_active.load(), 0);
 }
 
-TEST(EnergyVad, StartsAfterLoudFramesAndEndsAfterHangover) {
-    EnergyVad vad(-40.0, 3, 5);
-    EXPECT_EQ(vad.push(silence()), EnergyVad::Edge::none);
-    EXPECT_EQ(vad.push(loud(0)), EnergyVad::Edge::none);
-    EXPECT_EQ(vad.push(loud(1)), EnergyVad::Edge::none);
-    EXPECT_EQ(vad.push(loud(2)), EnergyVad::Edge::speech_start);
-    EXPECT_TRUE(vad.speaking());
-    for (int i = 0; i < 4; ++i) EXPECT_EQ(vad.push(silence()), EnergyVad::Edge::none);
-    EXPECT_EQ(vad.push(silence()), EnergyVad::Edge::speech_end);
-    EXPECT_LT(EnergyVad::frame_dbfs(silence()), -60.0);
-    EXPECT_NEAR(EnergyVad::frame_dbfs(loud(0)), -13.3, 1.0);  // 10000/32768 peak sine
-}
-
 }  // namespace
 }  // namespace mediasim::server

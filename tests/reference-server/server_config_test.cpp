@@ -10,6 +10,8 @@
 namespace mediasim::server {
 namespace {
 
+namespace fs = std::filesystem;
+
 core::Result<CommandLine> parse(std::vector<std::string> args,
                                 std::optional<std::string> env = std::nullopt) {
     std::vector<char*> argv;
@@ -112,7 +114,7 @@ TEST(ConfigFile, ErrorsCarryFileLineColumn) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().to_string(),
               "s.yaml:2:1: flowz: unknown key (expected one of: listen, data, auth_token, "
-              "public_url, flow, threads, api_token, tls, twiml, bot, limits)");
+              "public_url, flow, threads, api_token, tls, twiml, bot, transcription, limits)");
     auto f = parse_config_yaml("flow: loud\n", "s.yaml");
     ASSERT_FALSE(f.ok());
     EXPECT_EQ(f.error().to_string(),
@@ -135,6 +137,82 @@ TEST(ConfigFile, ErrorsCarryFileLineColumn) {
     auto empty = parse_config_yaml("", "s.yaml");
     ASSERT_TRUE(empty.ok());
     EXPECT_EQ(empty->flow, Flow::stream);
+}
+
+TEST(ConfigFile, AssistantRulesTranscriptionAndHints) {
+    const fs::path dir = fs::temp_directory_path() / ("mediasim_cfg_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    {
+        std::ofstream g(dir / "digits.jsgf");
+        g << "#JSGF V1.0;\ngrammar d;\npublic <d> = one | two ;\n";
+    }
+    const std::string text = R"(bot:
+  kind: assistant
+  fallback: "Pardon?"
+  rules:
+    - {keyword: balance, answer: "Forty two dollars."}
+    - keyword: opening hours
+      answer: Nine to five.
+transcription:
+  engine: pocketsphinx
+  workers: 2
+  partials: false
+  hints:
+    stream: [check my balance, opening hours]
+    gather: {phrases: [sales, support]}
+    fork: {jsgf: digits.jsgf}
+)";
+    auto c = parse_config_yaml(text, (dir / "s.yaml").string());
+    ASSERT_TRUE(c.ok()) << c.error().to_string();
+    EXPECT_EQ(c->bot.kind, "assistant");
+    EXPECT_EQ(c->bot.greeting, kAssistantGreeting);  // the assistant's, not the echo bot's
+    EXPECT_EQ(c->bot.fallback, "Pardon?");
+    ASSERT_EQ(c->bot.rules.size(), 2u);
+    EXPECT_EQ(c->bot.rules[1].keyword, "opening hours");
+    EXPECT_EQ(c->bot.rules[1].answer, "Nine to five.");
+    EXPECT_EQ(c->transcription.engine, "pocketsphinx");
+    EXPECT_EQ(c->transcription.workers, 2);
+    EXPECT_FALSE(c->transcription.partials);
+    EXPECT_EQ(c->transcription.hints.at("stream").phrases.size(), 2u);
+    EXPECT_NE(c->transcription.hints.at("fork").jsgf.find("one | two"), std::string::npos);
+    EXPECT_EQ(c->twiml.gather_hints, "sales, support");  // → <Gather hints="sales, support">
+    EXPECT_TRUE(validate(*c).ok());
+    fs::remove_all(dir);
+
+    auto bad = parse_config_yaml(R"(bot:
+  kind: assistant
+  rules:
+    - {keyword: "", answer: x}
+    - {answer: y, colour: red}
+transcription:
+  engine: whisper
+  hints:
+    stream: {jsgf: missing.jsgf}
+    voice: [x]
+)",
+                                 "s.yaml");
+    ASSERT_FALSE(bad.ok());
+    const auto msg = bad.error().to_string();
+    EXPECT_NE(msg.find("s.yaml:4:7: bot.rules[0].keyword: a rule needs a keyword"),
+              std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("s.yaml:5:19: bot.rules[1].colour: unknown key"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("s.yaml:7:11: transcription.engine: expected one of: none, pocketsphinx, "
+                       "openai"),
+              std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("s.yaml:9:20: transcription.hints.stream.jsgf: cannot read grammar file"),
+              std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("s.yaml:10:5: transcription.hints.voice: unknown key"), std::string::npos)
+        << msg;
+    // The assistant without transcription, and openai without a URL, are refused.
+    auto no_engine = parse_config_yaml("bot: {kind: assistant}\n", "s.yaml");
+    ASSERT_TRUE(no_engine.ok());
+    EXPECT_EQ(validate(*no_engine).error().path, "bot.kind");
+    auto no_url = parse_config_yaml("transcription: {engine: openai}\n", "s.yaml");
+    ASSERT_TRUE(no_url.ok());
+    EXPECT_EQ(validate(*no_url).error().path, "transcription.engine");
 }
 
 TEST(ConfigFile, LimitsAreReadAndChecked) {

@@ -69,6 +69,14 @@ TEST(Twiml, GatherAsksForSpeechAndDtmf) {
         << x;
 }
 
+TEST(Twiml, GatherCarriesTheFlowsPhraseHints) {
+    TwimlOptions opts;
+    opts.gather_hints = "sales, support & billing";
+    const auto x = voice_twiml(Flow::gather, opts, kCtx);
+    EXPECT_NE(x.find(" hints=\"sales, support &amp; billing\">"), std::string::npos) << x;
+    EXPECT_EQ(voice_twiml(Flow::gather, {}, kCtx).find("hints="), std::string::npos);
+}
+
 TEST(Twiml, GatherActionSaysWhatWasHeardAndDialsTheHandoff) {
     TwimlOptions opts;
     EXPECT_EQ(gather_action_twiml(opts, {{"SpeechResult", "I need help"}}),

@@ -121,6 +121,46 @@ TEST_F(ShippedScenarios, LoadProfileScaledDown) {
     EXPECT_EQ(sids.size(), 6u);
 }
 
+// The assistant (reference-server/examples/assistant.yaml): a scripted conversation through
+// offline transcription, the rule table and espeak-ng, with a barge-in; then the transcript of
+// the call through the API, holding each thing the caller said.
+TEST(AssistantScenario, HoldsTheScriptedConversation) {
+    const fs::path dir =
+        fs::temp_directory_path() / fmt::format("mediasim_assistant_{}", ::getpid());
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    auto server =
+        Subprocess::spawn({bin("mediasim-server").string(), "--listen", "127.0.0.1:0", "--data",
+                           (dir / "server-data").string(), "--config",
+                           MEDIASIM_SOURCE_DIR "/reference-server/examples/assistant.yaml"},
+                          dir / "server.log");
+    ASSERT_TRUE(server.ok()) << server.error().to_string();
+    auto line = server->wait_for_line("listening on ", 30s);
+    ASSERT_TRUE(line.ok()) << line.error().to_string() << server->tail(20);
+    const std::string base = line->substr(line->find("http://"));
+    const fs::path out = dir / "run";
+    auto p = Subprocess::spawn(
+        {bin("mediasim").string(), "run", MEDIASIM_SOURCE_DIR "/scenarios/assistant.yaml",
+         "--webhook", base + "/voice", "--out", out.string(), "--quiet"},
+        dir / "run.log");
+    ASSERT_TRUE(p.ok());
+    EXPECT_EQ(p->wait(120s), 0) << p->tail(40) << slurp(out / "summary.md") << server->tail(30);
+    auto s = nlohmann::json::parse(slurp(out / "summary.json"), nullptr, false);
+    ASSERT_TRUE(s.is_object());
+    EXPECT_EQ(s["calls"]["completed"], 1);
+    EXPECT_EQ(s["calls"]["expectations_failed"], 0);
+    // Four answers, each within 1.5 s of the caller's words (the scenario's expectation), and
+    // the barge-in drew one clear.
+    EXPECT_EQ(s["metrics"]["response_latency"]["count"], 4);
+    EXPECT_EQ(s["metrics"]["clear_latency"]["count"], 1);
+    const std::string log = slurp(dir / "server.log");
+    for (const char* said : {"i would like to check my balance", "what are your opening hours",
+                             "stop i want to talk to an agent", "thank you goodbye"})
+        EXPECT_NE(log.find(fmt::format("text=\"{}\"", said)), std::string::npos) << said << log;
+    EXPECT_EQ(server->terminate(10s), 0) << server->tail(20);
+    fs::remove_all(dir);
+}
+
 // The first Quick start command's job: `mediasim demo` starts its own server and passes.
 TEST(Demo, PlaysTheDefaultScenarioAgainstTheReferenceServer) {
     const fs::path out = fs::temp_directory_path() / fmt::format("mediasim_demo_{}", ::getpid());

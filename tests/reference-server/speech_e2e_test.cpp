@@ -1,0 +1,149 @@
+// Transcription end to end: the real mediasim-server (PocketSphinx, with hints) and a real call
+// from `mediasim call` speaking an espeak-ng sentence; the transcript comes back through the API
+// (JSON segments and plain text) and the transcription gauges through /metrics.
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <thread>
+
+#include "core/tts.hpp"
+#include "core/wav.hpp"
+#include "simulator/subprocess.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using mediasim::sim::Subprocess;
+using namespace std::chrono_literals;
+
+fs::path bin(const char* name) {
+    const char* dir = std::getenv("MEDIASIM_BIN_DIR");
+    return fs::path(dir ? dir : MEDIASIM_BINARY_DIR "/bin") / name;
+}
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// GET on loopback; returns {status, body}.
+std::pair<int, std::string> get(std::uint16_t port, const std::string& target) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    timeval tv{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        ::close(fd);
+        return {0, ""};
+    }
+    const auto req = fmt::format(
+        "GET {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n", target, port);
+    (void)::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+    std::string in;
+    char buf[8192];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
+        in.append(buf, static_cast<std::size_t>(n));
+    ::close(fd);
+    const auto sp = in.find(' ');
+    const auto body = in.find("\r\n\r\n");
+    if (sp == std::string::npos || body == std::string::npos) return {0, in};
+    return {std::stoi(in.substr(sp + 1, 3)), in.substr(body + 4)};
+}
+
+TEST(TranscriptionE2E, ASpokenSentenceComesBackThroughTheApi) {
+    const fs::path dir =
+        fs::temp_directory_path() / fmt::format("mediasim_speech_e2e_{}", ::getpid());
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    {
+        std::ofstream cfg(dir / "server.yaml");
+        cfg << "transcription:\n  hints:\n    stream:\n"
+               "      - please transfer me to the billing department\n"
+               "      - what are your opening hours\n"
+               "      - i would like to check my balance\n";
+    }
+    const std::string said = "Please transfer me to the billing department.";
+    auto mulaw = mediasim::core::speak_mulaw(said);
+    ASSERT_TRUE(mulaw.ok()) << mulaw.error().to_string();
+    ASSERT_TRUE(mediasim::core::write_wav(dir / "said.wav",
+                                          {mediasim::core::Encoding::mulaw, 8000, 1}, *mulaw)
+                    .ok());
+
+    // Flags on top of the file: the engine and the bot come from the command line.
+    auto server =
+        Subprocess::spawn({bin("mediasim-server").string(), "--listen", "127.0.0.1:0", "--data",
+                           (dir / "data").string(), "--config", (dir / "server.yaml").string(),
+                           "--transcribe", "pocketsphinx", "--bot", "none"},
+                          dir / "server.log");
+    ASSERT_TRUE(server.ok()) << server.error().to_string();
+    auto line = server->wait_for_line("listening on ", 30s);
+    ASSERT_TRUE(line.ok()) << line.error().to_string() << server->tail(20);
+    const std::string base = line->substr(line->find("http://"));
+    const auto port = static_cast<std::uint16_t>(std::stoi(base.substr(base.rfind(':') + 1)));
+
+    auto call = Subprocess::spawn({bin("mediasim").string(), "call", "--webhook", base + "/voice",
+                                   "--audio", (dir / "said.wav").string(), "--tail", "1"},
+                                  dir / "call.log");
+    ASSERT_TRUE(call.ok());
+    ASSERT_EQ(call->wait(60s), 0) << call->tail(30);
+    std::smatch m;
+    const std::string call_log = slurp(dir / "call.log");
+    ASSERT_TRUE(std::regex_search(call_log, m, std::regex("call (CA[0-9a-f]{32}): completed")))
+        << call_log;
+    const std::string sid = m[1];
+
+    // The final segment is stored when the VAD has heard 500 ms of silence and the worker is
+    // done: poll (bounded).
+    std::pair<int, std::string> text;
+    for (int i = 0; i < 100; ++i) {
+        text = get(port, "/api/calls/" + sid + "/transcript");
+        if (text.first == 200 && !text.second.empty()) break;
+        std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_EQ(text.first, 200) << text.second;
+    EXPECT_NE(text.second.find("inbound: please transfer me to the billing department"),
+              std::string::npos)
+        << text.second << server->tail(20);
+
+    auto [status, body] = get(port, "/api/calls/" + sid);
+    ASSERT_EQ(status, 200);
+    auto j = nlohmann::json::parse(body, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << body;
+    ASSERT_TRUE(j["transcript"].is_array()) << body;
+    bool found_final = false;
+    for (const auto& seg : j["transcript"]) {
+        if (seg["final"] != true) continue;
+        found_final = true;
+        EXPECT_EQ(seg["text"], "please transfer me to the billing department");
+        EXPECT_EQ(seg["track"], "inbound");
+        // The caller's words start at once (mediasim call sends the audio from the start).
+        EXPECT_LT(seg["start_seconds"].get<double>(), 0.5);
+        EXPECT_GT(seg["end_seconds"].get<double>(), 1.5);
+    }
+    EXPECT_TRUE(found_final) << body;
+
+    auto [mstatus, metrics] = get(port, "/metrics");
+    ASSERT_EQ(mstatus, 200);
+    EXPECT_NE(metrics.find("\nmediasim_server_transcription_queue_depth 0"), std::string::npos)
+        << metrics;
+    EXPECT_NE(metrics.find("\nmediasim_server_transcription_utterances_total 1"), std::string::npos)
+        << metrics;
+    EXPECT_NE(metrics.find("\nmediasim_server_transcription_real_time_factor 0."),
+              std::string::npos)
+        << metrics;
+    EXPECT_EQ(server->terminate(10s), 0) << server->tail(20);
+    fs::remove_all(dir);
+}
+
+}  // namespace
