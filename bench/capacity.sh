@@ -9,7 +9,10 @@
 # plateau where all calls are up, and µs of CPU per call-second over the whole run), simulator
 # peak RSS (MB, and KB per call: peak / N, so gross of the ~20 MB an idle run takes), send pacing error p50/p99/p99.9/max
 # (summary.json metrics.pacing_error), response latency p99, server CPU % and peak RSS.
-# A step passes when no call failed and pacing p99 <= 1 ms.
+# A step passes when no call failed, pacing p99 <= 1 ms (the simulator: "sim") and no media
+# frame was queued in the server more than 100 ms before it was handed to storage ("srv":
+# mediasim_server_frame_queue_ms from the server's /metrics at the end of the step; columns
+# q>100ms, the number of such frames, and qmax, the longest).
 #
 # Environment:
 #   SIM_CPUS=1 SERVER_CPUS=0   taskset CPU lists (default: the simulator on core 1, the server on
@@ -21,7 +24,8 @@
 #                              showing up as the simulator's pacing error; say so with the figures
 #   HOLD=30s                   the hold time of every call (the scenario's silence step)
 #   RAMP_S=5                   calls start at N/RAMP_S per second (at least 50/s)
-#   BUILD=1                    build Release in build-rel first (BUILD=0: use what is there)
+#   BUILD=1                    build Release in $BUILD_DIR first (BUILD=0: use what is there)
+#   BUILD_DIR=build-rel        the build directory (e.g. build, the developers' Release build)
 #   KEEP=DIR                   keep each step's --out DIR under DIR (default: a temp dir, removed)
 #   PERF=FILE                  record the simulator of the LAST step with `perf record -g`
 #                              (software cpu-clock event; works in VMs without PMU counters)
@@ -40,6 +44,7 @@ SERVER_CPUS=${SERVER_CPUS:-0}
 HOLD=${HOLD:-30s}
 RAMP_S=${RAMP_S:-5}
 BUILD=${BUILD:-1}
+BUILD_DIR=${BUILD_DIR:-build-rel}
 NICE=${NICE:-0}
 
 cpu_count() {  # number of CPUs in a taskset list like "0", "0,1", "0-1"
@@ -77,11 +82,11 @@ fi
 
 if [[ $BUILD == 1 ]]; then
     export CCACHE_BASEDIR=$root
-    cmake -S . -B build-rel -G Ninja -DCMAKE_BUILD_TYPE=Release -DMEDIASIM_BUILD_TESTS=OFF >/dev/null
-    cmake --build build-rel -j2 --target mediasim mediasim-server >/dev/null
+    cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMEDIASIM_BUILD_TESTS=OFF >/dev/null
+    cmake --build "$BUILD_DIR" -j2 --target mediasim mediasim-server >/dev/null
 fi
-sim=$root/build-rel/bin/mediasim
-server=$root/build-rel/bin/mediasim-server
+sim=$root/$BUILD_DIR/bin/mediasim
+server=$root/$BUILD_DIR/bin/mediasim-server
 [[ -x $sim && -x $server ]] || {
     echo "capacity.sh: $sim or $server missing (run with BUILD=1)" >&2
     exit 2
@@ -124,7 +129,7 @@ sample() {
 
 tick=$(getconf CLK_TCK)
 echo "# mediasim capacity bench, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
-echo "# build: Release (build-rel); scenario: bench/capacity_call.yaml, hold $HOLD; ramp N/${RAMP_S}s"
+echo "# build: Release ($BUILD_DIR); scenario: bench/capacity_call.yaml, hold $HOLD; ramp N/${RAMP_S}s"
 if [[ $PIN == 1 ]]; then
     echo "# pinning: simulator on CPU $SIM_CPUS (--threads $SIM_THREADS), server on CPU $SERVER_CPUS (--threads $SERVER_THREADS)"
 else
@@ -132,11 +137,11 @@ else
 fi
 [[ $NICE != 0 ]] && echo "# both processes at nice $NICE"
 echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%6s %6s %5s | %6s %8s %7s %7s | %6s %6s %6s %6s | %7s | %6s %7s | %s\n' \
+printf '%6s %6s %5s | %6s %8s %7s %7s | %6s %6s %6s %6s | %7s | %6s %7s %8s %7s | %s\n' \
     calls done fail "simCPU" "us/call·s" "simMB" "KB/call" "p50" "p99" "p99.9" "max" \
-    "resp99" "srvCPU" "srvMB" "load1 result"
-printf '%6s %6s %5s | %6s %8s %7s %7s | %6s %6s %6s %6s | %7s | %6s %7s |\n' \
-    "" "" "" "%core" "" "peak" "" "ms" "ms" "ms" "ms" "ms" "%core" "peak"
+    "resp99" "srvCPU" "srvMB" "q>100ms" "qmax" "load1 result"
+printf '%6s %6s %5s | %6s %8s %7s %7s | %6s %6s %6s %6s | %7s | %6s %7s %8s %7s |\n' \
+    "" "" "" "%core" "" "peak" "" "ms" "ms" "ms" "ms" "ms" "%core" "peak" "frames" "ms"
 
 best=0
 last_index=$((${#steps[@]} - 1))
@@ -191,6 +196,9 @@ for i in "${!steps[@]}"; do
     wait "$sim_sampler" 2>/dev/null
     set -e
     t_end=$(cut -d' ' -f1 /proc/uptime)
+    python3 -c 'import sys, urllib.request
+print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
+        "http://127.0.0.1:$port/metrics" >"$step/metrics.txt" 2>/dev/null || : >"$step/metrics.txt"
     kill "$sampler_pid" 2>/dev/null || true
     wait "$sampler_pid" 2>/dev/null || true
     sampler_pid=""
@@ -248,12 +256,26 @@ pe = m["pacing_error"]
 rl = m["response_latency"]
 c = s["calls"]
 ms = lambda us: us / 1000.0
-ok = c["failed"] == 0 and c["completed"] == n and pe["p99"] <= 1000
+# The server's queueing (mediasim_server_frame_queue_ms): frames queued over 100 ms, longest.
+q_over, q_max = float("nan"), float("nan")
+buckets = {}
+for line in open(f"{step}/metrics.txt"):
+    if line.startswith("mediasim_server_frame_queue_ms_bucket"):
+        le = line.split('le="')[1].split('"')[0]
+        buckets[le] = int(line.split()[-1])
+    elif line.startswith("mediasim_server_frame_queue_max_ms "):
+        q_max = float(line.split()[-1])
+if "100" in buckets and "+Inf" in buckets:
+    q_over = buckets["+Inf"] - buckets["100"]
+sim_ok = c["failed"] == 0 and c["completed"] == n and pe["p99"] <= 1000
+srv_ok = c["failed"] == 0 and q_over == 0
+ok = sim_ok and srv_ok
+verdict = "PASS" if ok else ("FAIL" + (" sim" if not sim_ok else "") + (" srv" if not srv_ok else ""))
 load1 = open("/proc/loadavg").read().split()[0]
 print(f"{n:6d} {c['completed']:6d} {c['failed']:5d} | {sim_cpu_pct:6.1f} {us_per_call_s:8.1f} "
       f"{sim_hwm_kb/1024:7.1f} {kb_per_call:7.1f} | {ms(pe['p50']):6.2f} {ms(pe['p99']):6.2f} "
       f"{ms(pe['p99_9']):6.2f} {ms(pe['max']):6.1f} | {ms(rl['p99']):7.1f} | "
-      f"{srv_cpu_pct:6.1f} {srv_hwm_kb/1024:7.1f} | {load1} {'PASS' if ok else 'FAIL'}"
+      f"{srv_cpu_pct:6.1f} {srv_hwm_kb/1024:7.1f} {q_over:8} {q_max:7.1f} | {load1} {verdict}"
       + ("" if not c["failed_by_class"] else f" failed: {c['failed_by_class']}"))
 EOF
     )
@@ -268,4 +290,4 @@ EOF
     rm -rf "$step"
 done
 echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# largest passing step (no failed call, pacing p99 <= 1 ms): $best"
+echo "# largest passing step (no failed call, pacing p99 <= 1 ms, no frame queued > 100 ms): $best"

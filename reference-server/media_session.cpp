@@ -159,6 +159,14 @@ void MediaSession::on_media(const core::MediaView& m, std::span<const std::uint8
     const double transit = arrival_ms - static_cast<double>(m.timestamp_ms);
     if (ts.has_transit)
         ts.jitter_ms += (std::abs(transit - ts.last_transit_ms) - ts.jitter_ms) / 16;
+    // Queueing before storage (Metrics::observe_frame_queue_us). The frame goes to the
+    // recorder in this same handler, right after it was read (`arrival`): what it waited for
+    // is the socket, while this server's thread was busy with other streams.
+    const auto handed_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(arrival - opened_).count();
+    const std::int64_t transit_us = handed_us - static_cast<std::int64_t>(m.timestamp_ms) * 1000;
+    if (!ts.has_transit || transit_us < ts.best_transit_us) ts.best_transit_us = transit_us;
+    deps_.metrics.observe_frame_queue_us(transit_us - ts.best_transit_us);
     ts.has_transit = true;
     ts.last_transit_ms = transit;
 

@@ -81,6 +81,7 @@ struct TrackStats {
     double jitter_ms = 0;          // RFC 3550 running estimate
     bool has_transit = false;
     double last_transit_ms = 0;
+    std::int64_t best_transit_us = 0;  // least (handed to storage - timestamp) so far
 };
 
 class MediaSession final : private BotOutput {

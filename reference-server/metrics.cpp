@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 
@@ -83,6 +84,25 @@ void Metrics::observe_jitter_ms(double jitter_ms) {
     }
 }
 
+void Metrics::observe_frame_queue_us(std::int64_t us_signed) {
+    const auto us = static_cast<std::uint64_t>(std::max<std::int64_t>(0, us_signed));
+    std::size_t i = 0;
+    while (i < kQueueBucketsMs.size() && static_cast<double>(us) > kQueueBucketsMs[i] * 1000.0) ++i;
+    queue_buckets_[i].fetch_add(1, std::memory_order_relaxed);
+    queue_count_.fetch_add(1, std::memory_order_relaxed);
+    queue_sum_us_.fetch_add(us, std::memory_order_relaxed);
+    auto prev = queue_max_us_.load(std::memory_order_relaxed);
+    while (us > prev && !queue_max_us_.compare_exchange_weak(prev, us)) {
+    }
+}
+
+std::uint64_t Metrics::frame_queue_over_ms(double ms) const {
+    std::uint64_t n = 0;
+    for (std::size_t i = 0; i < queue_buckets_.size(); ++i)
+        if (i >= kQueueBucketsMs.size() || kQueueBucketsMs[i] > ms) n += queue_buckets_[i].load();
+    return n;
+}
+
 std::uint64_t resident_memory_bytes() {
     std::ifstream in("/proc/self/statm");
     std::uint64_t size = 0, resident = 0;
@@ -161,6 +181,24 @@ std::string Metrics::render() const {
     out += fmt::format("mediasim_server_stream_jitter_ms_count {}\n", jitter_count_.load());
     gauge("mediasim_server_stream_jitter_max_ms", "Largest jitter of any ended stream.",
           fmt::format("{:.3f}", static_cast<double>(jitter_max_us_.load()) / 1000.0));
+    out +=
+        "# HELP mediasim_server_frame_queue_ms How long each media frame was queued before it "
+        "was handed to storage: its arrival at the recorder against the stream's best transit "
+        "(timestamp + least arrival-minus-timestamp on its track).\n"
+        "# TYPE mediasim_server_frame_queue_ms histogram\n";
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < kQueueBucketsMs.size(); ++i) {
+        cumulative += queue_buckets_[i].load();
+        out += fmt::format("mediasim_server_frame_queue_ms_bucket{{le=\"{}\"}} {}\n",
+                           kQueueBucketsMs[i], cumulative);
+    }
+    cumulative += queue_buckets_.back().load();
+    out += fmt::format("mediasim_server_frame_queue_ms_bucket{{le=\"+Inf\"}} {}\n", cumulative);
+    out += fmt::format("mediasim_server_frame_queue_ms_sum {:.3f}\n",
+                       static_cast<double>(queue_sum_us_.load()) / 1000.0);
+    out += fmt::format("mediasim_server_frame_queue_ms_count {}\n", cumulative);
+    gauge("mediasim_server_frame_queue_max_ms", "Longest any media frame was queued.",
+          fmt::format("{:.3f}", static_cast<double>(queue_max_us_.load()) / 1000.0));
     gauge("mediasim_server_resident_memory_bytes", "Resident set size of the server process.",
           resident_memory_bytes());
     return out;

@@ -79,6 +79,16 @@ class Metrics {
     // A stream's final interarrival jitter (RFC 3550 estimator, milliseconds).
     void observe_jitter_ms(double jitter_ms);
 
+    // How long a media frame was queued before it was handed to storage: the time it reached
+    // the recorder minus the time it would have at the stream's best transit so far (its
+    // timestamp plus the smallest arrival-minus-timestamp seen on its track). Time in the
+    // socket while the server was busy elsewhere counts, and so does the sender's own lateness.
+    void observe_frame_queue_us(std::int64_t us);
+    std::uint64_t frame_queue_count() const { return queue_count_.load(); }
+    std::uint64_t frame_queue_max_us() const { return queue_max_us_.load(); }
+    // Frames queued more than `ms` (one of kQueueBucketsMs).
+    std::uint64_t frame_queue_over_ms(double ms) const;
+
     // Prometheus text exposition format (version 0.0.4).
     std::string render() const;
 
@@ -91,6 +101,13 @@ class Metrics {
     std::atomic<std::uint64_t> jitter_count_{0};
     std::atomic<std::uint64_t> jitter_sum_us_{0};
     std::atomic<std::uint64_t> jitter_max_us_{0};
+    static constexpr std::array<double, 11> kQueueBucketsMs{0.5, 1,   2,   5,   10,  20,
+                                                            50,  100, 200, 500, 1000};
+    // Not cumulative: frames whose queueing fell in (bucket i-1, bucket i]; the last: above.
+    std::array<std::atomic<std::uint64_t>, kQueueBucketsMs.size() + 1> queue_buckets_{};
+    std::atomic<std::uint64_t> queue_count_{0};
+    std::atomic<std::uint64_t> queue_sum_us_{0};
+    std::atomic<std::uint64_t> queue_max_us_{0};
 };
 
 // Resident set size of this process in bytes (from /proc/self/statm); 0 when unknown.

@@ -1,7 +1,6 @@
 #include "reference-server/server_config.hpp"
 
 #include <fmt/format.h>
-#include <yaml-cpp/yaml.h>
 
 #include <charconv>
 #include <fstream>
@@ -9,6 +8,7 @@
 #include <vector>
 
 #include "core/cli.hpp"
+#include "core/yaml_check.hpp"
 
 namespace mediasim::server {
 
@@ -68,105 +68,14 @@ core::Result<ListenAddress> parse_listen_address(std::string_view text) {
 }
 
 namespace {
-
-// Collects every problem of one file, each with its position.
-class Checker {
-  public:
-    explicit Checker(std::string file) : file_(std::move(file)) {}
-
-    void error(const YAML::Node& at, std::string path, std::string message) {
-        core::Diagnostic d;
-        d.file = file_;
-        const auto m = at.Mark();
-        if (!m.is_null()) {
-            d.line = m.line + 1;
-            d.column = m.column + 1;
-        }
-        d.path = std::move(path);
-        d.message = std::move(message);
-        errors_.push_back(std::move(d));
-    }
-
-    bool keys(const YAML::Node& map, const std::string& path,
-              std::initializer_list<std::string_view> allowed) {
-        if (!map.IsMap()) {
-            error(map, path, "expected a map");
-            return false;
-        }
-        for (const auto& kv : map) {
-            const auto key = kv.first.Scalar();
-            bool ok = false;
-            for (auto a : allowed) ok = ok || a == key;
-            if (!ok) {
-                std::string list;
-                for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-                error(kv.first, join(path, key),
-                      fmt::format("unknown key (expected one of: {})", list));
-            }
-        }
-        return true;
-    }
-
-    static std::string join(const std::string& path, std::string_view key) {
-        return path.empty() ? std::string(key) : path + "." + std::string(key);
-    }
-
-    void string(const YAML::Node& map, const std::string& path, std::string_view key,
-                std::string& out) {
-        const auto n = map[std::string(key)];
-        if (!n) return;
-        if (!n.IsScalar()) return error(n, join(path, key), "expected a string");
-        out = n.Scalar();
-    }
-
-    template <class T>
-    void number(const YAML::Node& map, const std::string& path, std::string_view key, T& out,
-                T min_value, T max_value) {
-        const auto n = map[std::string(key)];
-        if (!n) return;
-        const auto where = join(path, key);
-        if (!n.IsScalar()) return error(n, where, "expected a number");
-        const auto& s = n.Scalar();
-        T v{};
-        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-        if (s.empty() || ec != std::errc() || p != s.data() + s.size())
-            return error(n, where, fmt::format("\"{}\" is not a number", s));
-        if (v < min_value || v > max_value)
-            return error(n, where,
-                         fmt::format("{} is out of range ({} to {})", v, min_value, max_value));
-        out = v;
-    }
-
-    core::Status result() const {
-        if (errors_.empty()) return core::Ok{};
-        if (errors_.size() == 1) return errors_.front();
-        // Several problems: the first keeps its position, the message lists them all.
-        core::Diagnostic all = errors_.front();
-        for (std::size_t i = 1; i < errors_.size(); ++i)
-            all.message += "\n" + errors_[i].to_string();
-        return all;
-    }
-
-  private:
-    std::string file_;
-    std::vector<core::Diagnostic> errors_;
-};
-
+using Checker = core::YamlChecker;
 }  // namespace
 
 core::Result<ServerConfig> parse_config_yaml(std::string_view text, std::string_view file_name,
                                              ServerConfig base) {
-    YAML::Node root;
-    try {
-        root = YAML::Load(std::string(text));
-    } catch (const YAML::ParserException& e) {
-        core::Diagnostic d;
-        d.file = std::string(file_name);
-        d.line = e.mark.line + 1;
-        d.column = e.mark.column + 1;
-        d.message = "not valid YAML: " + e.msg;
-        return d;
-    }
+    auto loaded = core::yaml_load(text, file_name);
+    if (!loaded) return loaded.error();
+    const YAML::Node root = *loaded;
     if (root.IsNull()) return base;  // an empty file changes nothing
     Checker c{std::string(file_name)};
     ServerConfig cfg = std::move(base);

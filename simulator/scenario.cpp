@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <unistd.h>
-#include <yaml-cpp/yaml.h>
 
 #include <charconv>
 #include <cmath>
@@ -14,53 +13,17 @@
 #include "core/g711.hpp"
 #include "core/tts.hpp"
 #include "core/wav.hpp"
+#include "core/yaml_check.hpp"
 
 namespace mediasim::sim {
 namespace {
 
 namespace fs = std::filesystem;
 
-// Collects every problem of one file, each with its position.
-class Checker {
+// The shared checker, plus the scenario's durations ("500ms", "2s", "10m").
+class Checker : public core::YamlChecker {
   public:
-    explicit Checker(std::string file) : file_(std::move(file)) {}
-
-    void error(const YAML::Node& at, std::string path, std::string message) {
-        core::Diagnostic d;
-        d.file = file_;
-        const auto m = at.Mark();
-        if (!m.is_null()) {
-            d.line = m.line + 1;
-            d.column = m.column + 1;
-        }
-        d.path = std::move(path);
-        d.message = std::move(message);
-        errors.push_back(std::move(d));
-    }
-
-    // Every key of `map` must be one of `allowed`.
-    void keys(const YAML::Node& map, const std::string& path,
-              std::initializer_list<std::string_view> allowed) {
-        for (const auto& kv : map) {
-            const auto key = kv.first.as<std::string>();
-            bool ok = false;
-            for (auto a : allowed) ok = ok || a == key;
-            if (!ok) {
-                std::string list;
-                for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-                error(kv.first, path,
-                      fmt::format("unknown key \"{}\" (expected one of: {})", key, list));
-            }
-        }
-    }
-
-    std::optional<std::string> string(const YAML::Node& n, const std::string& path) {
-        if (!n.IsScalar()) {
-            error(n, path, "expected a string");
-            return std::nullopt;
-        }
-        return n.as<std::string>();
-    }
+    using core::YamlChecker::YamlChecker;
 
     std::optional<Millis> duration(const YAML::Node& n, const std::string& path) {
         if (!n.IsScalar()) {
@@ -74,30 +37,6 @@ class Checker {
         }
         return *d;
     }
-
-    template <class T>
-    std::optional<T> number(const YAML::Node& n, const std::string& path, T min_value) {
-        T v{};
-        const auto& s = n.IsScalar() ? n.Scalar() : std::string();
-        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-        if (!n.IsScalar() || ec != std::errc() || p != s.data() + s.size()) {
-            error(n, path,
-                  fmt::format("expected a number, got {}",
-                              n.IsScalar() ? "\"" + s + "\""
-                                           : std::string("a ") + (n.IsMap() ? "map" : "list")));
-            return std::nullopt;
-        }
-        if (v < min_value) {
-            error(n, path, fmt::format("must be at least {}", min_value));
-            return std::nullopt;
-        }
-        return v;
-    }
-
-    std::vector<core::Diagnostic> errors;
-
-  private:
-    std::string file_;
 };
 
 class Loader {
@@ -107,21 +46,15 @@ class Loader {
 
     ScenarioLoad load(std::string_view text) {
         ScenarioLoad out;
-        YAML::Node root;
-        try {
-            root = YAML::Load(std::string(text));
-        } catch (const YAML::ParserException& e) {
-            core::Diagnostic d;
-            d.file = path_.string();
-            d.line = e.mark.line + 1;
-            d.column = e.mark.column + 1;
-            d.message = "not valid YAML: " + e.msg;
-            out.errors.push_back(std::move(d));
+        auto loaded = core::yaml_load(text, path_.string());
+        if (!loaded) {
+            out.errors.push_back(loaded.error());
             return out;
         }
+        const YAML::Node root = *loaded;
         if (!root.IsMap()) {
             c_.error(root, "", "a scenario is a map with at least a \"steps\" list");
-            out.errors = std::move(c_.errors);
+            out.errors = c_.take_errors();
             return out;
         }
         Scenario s;
@@ -143,8 +76,8 @@ class Loader {
         }
         if (auto n = root["load"]) load_shape(n, s.load);
         if (auto n = root["network"]) network(n, s.network);
-        if (c_.errors.empty()) out.scenario = std::move(s);
-        out.errors = std::move(c_.errors);
+        if (c_.ok()) out.scenario = std::move(s);
+        out.errors = c_.take_errors();
         return out;
     }
 
@@ -267,15 +200,7 @@ class Loader {
         }
         std::vector<std::string_view> allowed{"text", "audio"};
         allowed.insert(allowed.end(), extra_keys);
-        for (const auto& kv : n) {
-            auto key = kv.first.as<std::string>();
-            if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-                std::string list;
-                for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-                c_.error(kv.first, path,
-                         fmt::format("unknown key \"{}\" (expected one of: {})", key, list));
-            }
-        }
+        c_.keys(n, path, allowed);
         const auto text = n["text"];
         const auto audio = n["audio"];
         if (text && audio) {

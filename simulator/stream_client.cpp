@@ -2,8 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <poll.h>
+
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
@@ -18,6 +21,8 @@
 #include "core/signature.hpp"
 #include "simulator/beast_util.hpp"
 #include "simulator/playout.hpp"
+#include "simulator/ticker.hpp"
+#include "simulator/ws_frame.hpp"
 
 namespace mediasim::sim {
 
@@ -85,7 +90,9 @@ std::int64_t millis(Clock::duration d) {
 }
 
 template <class Ws>
-class Session : public StreamClient, public std::enable_shared_from_this<Session<Ws>> {
+class Session : public StreamClient,
+                public Ticker::Client,
+                public std::enable_shared_from_this<Session<Ws>> {
   public:
     static constexpr bool kTls = !std::is_same_v<Ws, websocket::stream<beast::tcp_stream>>;
     enum class State { idle, connecting, running, stopping, ended };
@@ -96,15 +103,18 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
         : io_(io),
           resolver_(io),
           ws_(std::forward<A>(ws_args)...),
-          pacer_(io),
+          ticker_(Ticker::of(io)),
+          tick_id_(ticker_.add(*this)),
           mark_timer_(io),
-          release_timer_(io),
-          read_timer_(io),
           net_(std::move(net)),
           plan_(std::move(plan)),
           events_(std::move(events)),
           stats_(stats),
           playout_(Clock::now(), plan_.record) {}
+    ~Session() {
+        ticker_.remove(tick_id_);
+        if (release_id_) ticker_.remove(*release_id_);
+    }
 
     const StreamPlan& plan() const override { return plan_; }
 
@@ -146,6 +156,9 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
         if (ec) return fail(ec, fmt::format("connect to {}:{}", target_.first, target_.second));
         if (stop_requested_) return fail(asio::error::operation_aborted, "connect");
         beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true), ec);
+        if (plan_.send_buffer > 0)
+            beast::get_lowest_layer(ws_).socket().set_option(
+                asio::socket_base::send_buffer_size(plan_.send_buffer), ec);
         if constexpr (kTls) {
             if (!prepare_tls(ws_.next_layer(), plan_.url.host, verify_, ec))
                 return fail(ec, "TLS set-up");
@@ -192,6 +205,18 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
         ws_.set_option(opt);
         ws_.text(true);
         ws_.read_message_max(16 * 1024 * 1024);
+        if constexpr (!kTls) {
+            // The fast send path writes prebuilt frames with non-blocking write_some; Beast's
+            // own writes (a pong, the answer to a close) are announced by the control callback
+            // just before Beast makes them, and our writes go through Beast until they are done.
+            beast::get_lowest_layer(ws_).socket().non_blocking(true, ec);
+            if (ec) return fail(ec, "WebSocket upgrade");
+            ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+                if (kind == websocket::frame_type::pong) return;
+                if (kind == websocket::frame_type::close) server_closing_ = true;
+                enter_beast_writes();
+            });
+        }
 
         const auto now = Clock::now();
         if (stats_) stats_->record(Metric::connect_time, micros(now - connect_started_));
@@ -200,7 +225,7 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
         log(fmt::format("stream {} connected to {} in {} ms", plan_.stream_sid,
                         plan_.url.to_string(), millis(now - connect_started_)));
 
-        send(core::to_json(core::TwilioMessage(core::ConnectedMsg{})));
+        send_json(core::to_json(core::TwilioMessage(core::ConnectedMsg{})));
         core::StartMsg start;
         start.sequence_number = seq_++;
         start.stream_sid = plan_.stream_sid;
@@ -210,14 +235,15 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
         if (plan_.inbound) start.tracks.push_back(core::Track::inbound);
         if (plan_.outbound) start.tracks.push_back(core::Track::outbound);
         start.custom_parameters = plan_.custom_parameters;
-        send(core::to_json(core::TwilioMessage(std::move(start))));
+        send_json(core::to_json(core::TwilioMessage(std::move(start))));
         log(fmt::format("sent connected, start (tracks {}{}{}, {} custom parameter{})",
                         plan_.inbound ? "inbound" : "", plan_.inbound && plan_.outbound ? "+" : "",
                         plan_.outbound ? "outbound" : "", plan_.custom_parameters.size(),
                         plan_.custom_parameters.size() == 1 ? "" : "s"));
 
-        // The caller's timeline, on absolute deadlines from the stream's start.
-        stream_start_ = now;
+        // The caller's timeline, on absolute deadlines from the stream's start (on the ticker's
+        // grid: up to 0.5 ms before now, so that streams share wake-ups).
+        stream_start_ = Ticker::align_down(now);
         playout_ = Playout(now, plan_.record);
         const std::size_t audio_bytes = plan_.audio ? plan_.audio->size() : 0;
         audio_frames_ = (audio_bytes + kFrameBytes - 1) / kFrameBytes;
@@ -236,99 +262,172 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
         caller_done_at_ = t + plan_.tail;
         if (plan_.caller) caller_ = plan_.caller(stream_start_, stats_);
         next_tick_ = stream_start_ + kFrame;
-        if (plan_.impair && plan_.impair->holds_frames())
+        if (plan_.impair && plan_.impair->holds_frames()) {
             gate_.emplace(*plan_.impair, stream_start_,
                           plan_.impair->seed ^ std::hash<std::string>{}(plan_.stream_sid));
+            releaser_.session = this;
+            release_id_ = ticker_.add(releaser_);
+        }
+        if (plan_.impair && plan_.impair->slow_read.count() > 0) read_timer_.emplace(io_);
         if (plan_.impair && plan_.impair->any())
             log("network impairments: " + plan_.impair->describe());
         if (events_.on_started) events_.on_started();
         do_read();
-        arm_pacer();
+        ticker_.schedule(tick_id_, next_tick_);
     }
 
     // ---- sending -----------------------------------------------------------------------------
+    // Every message goes out as a prebuilt masked text frame (ws_frame.hpp) written with a
+    // non-blocking write_some on the socket; only when the socket cannot take it all does the
+    // rest wait for the socket to be writable (async_wait), the frames behind it queued. Through
+    // Beast (ws_.async_write) instead: always on wss://, and on ws:// from the moment Beast is
+    // about to write a pong or a close answer of its own (its control callback) until that is
+    // surely written: the read that carried the ping has completed, or a write of ours queued
+    // behind Beast's has. So its frames and ours never interleave.
+    struct Out {
+        std::string buf;      // kWsHeaderRoom bytes of room, then the JSON text
+        std::size_t off = 0;  // once framed: the next byte to write
+        bool framed = false;  // header written and payload masked (the raw path)
+        std::uint32_t key = 0;
+    };
+
     std::string take_buffer() {
-        if (free_.empty()) return {};
-        std::string s = std::move(free_.back());
-        free_.pop_back();
-        s.clear();
+        std::string s;
+        if (!free_.empty()) {
+            s = std::move(free_.back());
+            free_.pop_back();
+        }
+        s.assign(kWsHeaderRoom, '\0');
         return s;
     }
 
-    void send(std::string frame) {
-        out_.push_back(std::move(frame));
+    void send_json(const std::string& json) {
+        std::string buf = take_buffer();
+        buf += json;
+        send(std::move(buf));
+    }
+
+    // buf: take_buffer() with the message appended.
+    void send(std::string buf) {
+        out_.push_back(Out{std::move(buf)});
         ++result_.frames_sent;
         if (stats_) stats_->message_sent();
-        if (out_.size() == 1) do_write();
+        if (!writing_) pump();
     }
 
-    void do_write() {
-        ws_.async_write(asio::buffer(out_.front()),
-                        [self = this->shared_from_this()](error_code ec, std::size_t n) {
-                            self->on_write(ec, n);
-                        });
+    bool raw_writes() const {
+        return !kTls && !beast_writes_ && !server_closing_ && !close_started_;
     }
 
-    void on_write(error_code ec, std::size_t) {
-        if (ec) return fail(ec, "write frame");
-        free_.push_back(std::move(out_.front()));
-        out_.pop_front();
-        if (!out_.empty()) return do_write();
+    // Writes what the socket takes now; leaves at most one async operation in flight.
+    void pump() {
+        if (writing_ || state_ == State::ended) return;
+        while (!out_.empty()) {
+            if (!raw_writes()) return beast_write();
+            Out& o = out_.front();
+            if (!o.framed) {
+                o.key = mask_keys_.next();
+                o.off = frame_client_text(o.buf, o.key);
+                o.framed = true;
+            }
+            error_code ec;
+            const std::size_t n = beast::get_lowest_layer(ws_).socket().write_some(
+                asio::buffer(o.buf.data() + o.off, o.buf.size() - o.off), ec);
+            if (ec && ec != asio::error::would_block && ec != asio::error::try_again)
+                return fail(ec, "write frame");
+            if (!ec) o.off += n;
+            if (o.off < o.buf.size()) return wait_writable();
+            done_front();
+        }
         if (state_ == State::stopping && stop_sent_) do_close();
     }
 
-    // ---- network impairments: when a frame leaves (impairment.hpp) ----------------------------
-    // A media frame due at `due`: sent now, or held until the gate releases it (in order).
-    void release(std::string frame, Clock::time_point due) {
-        if (!gate_) return send(std::move(frame));
-        const auto at = gate_->release(due);
-        if (held_.empty() && at <= Clock::now()) {
-            if (stats_) stats_->record(Metric::delivery_delay, micros(Clock::now() - due));
-            return send(std::move(frame));
+    void done_front() {
+        free_.push_back(std::move(out_.front().buf));
+        out_.pop_front();
+    }
+
+    void wait_writable() {
+        writing_ = true;
+        ++partial_writes_;
+        beast::get_lowest_layer(ws_).socket().async_wait(
+            tcp::socket::wait_write, [self = this->shared_from_this()](error_code ec) {
+                self->writing_ = false;
+                if (ec) return self->fail(ec, "write frame");
+                self->pump();
+            });
+    }
+
+    void beast_write() {
+        writing_ = true;
+        Out& o = out_.front();
+        ws_.async_write(
+            asio::buffer(o.buf.data() + kWsHeaderRoom, o.buf.size() - kWsHeaderRoom),
+            [self = this->shared_from_this(), gen = beast_gen_](error_code ec, std::size_t) {
+                self->writing_ = false;
+                if (ec) return self->fail(ec, "write frame");
+                // Begun after Beast's own frame (which held the write lock first
+                // or took it before us), done after it: back to the fast path.
+                if (!kTls && gen == self->beast_gen_) self->beast_writes_ = false;
+                self->done_front();
+                self->pump();
+            });
+    }
+
+    // Beast is about to write a frame of its own (called from within its read operation).
+    // A frame of ours begun on the socket is finished first, right now (waiting at most 5 s
+    // for the socket: the server would be reading neither our frames nor its answers); one
+    // framed but not begun goes back to plain text for Beast.
+    void enter_beast_writes() {
+        beast_writes_ = true;
+        ++beast_gen_;
+        if (out_.empty() || !out_.front().framed) return;
+        Out& o = out_.front();
+        const std::size_t start = kWsHeaderRoom - header_size(o.buf.size() - kWsHeaderRoom);
+        if (o.off == start) {
+            mask_payload(o.buf, o.key);
+            o.framed = false;
+            return;
         }
-        held_.emplace_back(at, std::move(frame));
-        held_due_.push_back(due);
-        if (held_.size() == 1) arm_release();
-    }
-
-    void arm_release() {
-        release_timer_.expires_at(held_.front().first);
-        release_timer_.async_wait([self = this->shared_from_this()](error_code ec) {
-            if (ec || self->state_ != State::running) return;
-            self->flush_held(Clock::now());
-            if (!self->held_.empty()) self->arm_release();
-        });
-    }
-
-    // Sends every held frame released by `until` (everything: Clock::time_point::max()).
-    void flush_held(Clock::time_point until) {
-        const auto now = Clock::now();
-        while (!held_.empty() && held_.front().first <= until) {
-            if (stats_) stats_->record(Metric::delivery_delay, micros(now - held_due_.front()));
-            send(std::move(held_.front().second));
-            held_.pop_front();
-            held_due_.pop_front();
+        auto& sock = beast::get_lowest_layer(ws_).socket();
+        const auto began = Clock::now();
+        const auto deadline = began + 5s;
+        while (o.off < o.buf.size()) {
+            error_code ec;
+            const std::size_t n =
+                sock.write_some(asio::buffer(o.buf.data() + o.off, o.buf.size() - o.off), ec);
+            if (!ec) {
+                o.off += n;
+                continue;
+            }
+            if (ec != asio::error::would_block && ec != asio::error::try_again)
+                return fail(ec, "write frame");
+            const auto left = millis(deadline - Clock::now());
+            if (left <= 0) return fail(beast::error::timeout, "write frame");
+            pollfd p{sock.native_handle(), POLLOUT, 0};
+            ::poll(&p, 1, static_cast<int>(left));
         }
+        done_front();
+        log(
+            fmt::format("a frame was half written when Beast had a frame of its own to send: "
+                        "finished it first ({} ms)",
+                        millis(Clock::now() - began)));
+        // The pending async_wait completes later and hands the queue to Beast (pump).
     }
 
-    // drop_at: the first caller frame with speech from then on cuts the connection (mid-word).
-    bool should_drop(const std::uint8_t* frame) {
-        if (!plan_.impair || !plan_.impair->drop_at ||
-            next_tick_ - stream_start_ < *plan_.impair->drop_at)
-            return false;
-        std::int64_t sum = 0;
-        for (std::size_t i = 0; i < kFrameBytes; ++i)
-            sum += std::abs(core::ulaw_to_linear(frame[i]));
-        return sum / static_cast<std::int64_t>(kFrameBytes) > 330;  // ≈ -40 dBFS
+    static std::size_t header_size(std::size_t payload) {
+        return payload < 126 ? 6 : payload <= 0xFFFF ? 8 : 14;
     }
 
-    void arm_pacer() {
-        pacer_.expires_at(next_tick_);
-        pacer_.async_wait([self = this->shared_from_this()](error_code ec) { self->on_tick(ec); });
+    // Ticker::Client: frame chunk_ + 1 is due.
+    void on_due(Ticker::TimePoint due) override {
+        auto self = this->shared_from_this();
+        next_tick_ = due;
+        on_tick();
     }
 
-    void on_tick(error_code ec) {
-        if (ec == asio::error::operation_aborted || state_ != State::running) return;
+    void on_tick() {
+        if (state_ != State::running) return;
         const auto now = Clock::now();
         if (stats_)
             stats_->record(Metric::pacing_error,
@@ -373,8 +472,7 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
             core::append_media_json(out, plan_.stream_sid, seq_++, core::Track::inbound, chunk_,
                                     timestamp_ms,
                                     std::span<const std::uint8_t>(frame, kFrameBytes));
-            release(std::move(out), next_tick_);
-            ++result_.media_sent;
+            produce_media(std::move(out));
             if (plan_.record)
                 result_.caller_audio.insert(result_.caller_audio.end(), frame, frame + kFrameBytes);
         }
@@ -391,8 +489,7 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
             core::append_media_json(out, plan_.stream_sid, seq_++, core::Track::outbound, chunk_,
                                     timestamp_ms,
                                     std::span<const std::uint8_t>(silence, kFrameBytes));
-            release(std::move(out), next_tick_);
-            ++result_.media_sent;
+            produce_media(std::move(out));
         }
         if (chunk_ == audio_frames_ && audio_frames_ > 0)
             log(fmt::format("caller audio ended ({} ms)", audio_frames_ * 20));
@@ -409,7 +506,64 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
             if (state_ != State::running) return;
         }
         next_tick_ += kFrame;
-        arm_pacer();
+        ticker_.schedule(tick_id_, next_tick_);
+    }
+
+    // ---- the send path's seam: produced at the deadline, released, written ------------------
+    // A media frame built at its deadline (on_tick, called by the Ticker when frame chunk_ is
+    // due; pacing_error is measured there). With no frame-holding impairment it is released
+    // at once; otherwise the FrameGate (impairment.hpp) says when it leaves, in order, and it
+    // waits in held_ until a later Ticker deadline of its own (release_id_) comes.
+    void produce_media(std::string frame) {
+        if (!gate_) return release_media(std::move(frame), next_tick_);
+        const auto at = gate_->release(next_tick_);
+        if (held_.empty() && at <= Clock::now()) return release_media(std::move(frame), next_tick_);
+        held_.push_back(Held{at, next_tick_, std::move(frame)});
+        if (held_.size() == 1) schedule_release();
+    }
+
+    // The one place where a media frame is released to the network: the fast write path
+    // (send) writes it now. delivery_delay: what the impairments made of its deadline.
+    void release_media(std::string frame, Clock::time_point due) {
+        if (gate_ && stats_) stats_->record(Metric::delivery_delay, micros(Clock::now() - due));
+        send(std::move(frame));
+        ++result_.media_sent;
+    }
+
+    // Releases every held frame whose time has come by `until` (all: time_point::max()).
+    void release_held(Clock::time_point until) {
+        while (!held_.empty() && held_.front().at <= until && state_ != State::ended) {
+            Held h = std::move(held_.front());
+            held_.pop_front();
+            release_media(std::move(h.frame), h.due);
+        }
+    }
+
+    // The next held frame's release, on the ticker's grid (rounded up: never early), so that
+    // the held frames of many streams share wake-ups as their deadlines do.
+    void schedule_release() {
+        const auto at = held_.front().at;
+        auto on_grid = Ticker::align_down(at);
+        if (on_grid < at) on_grid += Ticker::kGrid;
+        ticker_.schedule(*release_id_, on_grid);
+    }
+
+    void on_release_due() {
+        auto self = this->shared_from_this();
+        if (state_ != State::running) return;
+        release_held(Clock::now());
+        if (!held_.empty() && state_ == State::running) schedule_release();
+    }
+
+    // drop_at: the first caller frame with speech from then on cuts the connection (mid-word).
+    bool should_drop(const std::uint8_t* frame) const {
+        if (!plan_.impair || !plan_.impair->drop_at ||
+            next_tick_ - stream_start_ < *plan_.impair->drop_at)
+            return false;
+        std::int64_t sum = 0;
+        for (std::size_t i = 0; i < kFrameBytes; ++i)
+            sum += std::abs(core::ulaw_to_linear(frame[i]));
+        return sum / static_cast<std::int64_t>(kFrameBytes) > 330;  // ≈ -40 dBFS
     }
 
     void send_dtmf(char digit) {
@@ -417,7 +571,7 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
         d.sequence_number = seq_++;
         d.stream_sid = plan_.stream_sid;
         d.digit = digit;
-        send(core::to_json(core::TwilioMessage(d)));
+        send_json(core::to_json(core::TwilioMessage(d)));
         log(fmt::format("sent dtmf {}", d.digit));
     }
 
@@ -431,6 +585,11 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
     void on_read(error_code ec, std::size_t) {
         if (ec == websocket::error::closed) return on_server_closed();
         if (ec) return fail(ec, "read frame");
+        if (!kTls && beast_writes_ && !server_closing_) {
+            // The read that carried a ping has completed, and with it Beast's pong.
+            beast_writes_ = false;
+            if (!writing_) pump();
+        }
         const auto now = Clock::now();
         ++result_.frames_received;
         if (stats_) stats_->message_received();
@@ -454,8 +613,8 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
         if (state_ != State::running && state_ != State::stopping) return;
         if (plan_.impair && plan_.impair->slow_read.count() > 0) {
             // A slow reader: the server's messages wait in the TCP buffers (backpressure).
-            read_timer_.expires_after(plan_.impair->slow_read);
-            read_timer_.async_wait([self = this->shared_from_this()](error_code e) {
+            read_timer_->expires_after(plan_.impair->slow_read);
+            read_timer_->async_wait([self = this->shared_from_this()](error_code e) {
                 if (!e && (self->state_ == State::running || self->state_ == State::stopping))
                     self->do_read();
             });
@@ -648,7 +807,7 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
             m.sequence_number = seq_++;
             m.stream_sid = plan_.stream_sid;
             m.name = e.name;
-            send(core::to_json(core::TwilioMessage(std::move(m))));
+            send_json(core::to_json(core::TwilioMessage(std::move(m))));
             ++result_.marks_echoed;
             if (auto it = std::find(pending_marks_.begin(), pending_marks_.end(), e.name);
                 it != pending_marks_.end())
@@ -693,10 +852,11 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
         }
         if (state_ != State::running) return;
         state_ = State::stopping;
-        pacer_.cancel();
+        ticker_.cancel(tick_id_);
         mark_timer_.cancel();
-        release_timer_.cancel();
-        flush_held(Clock::time_point::max());  // held frames go before the stop
+        if (release_id_) ticker_.cancel(*release_id_);
+        release_held(Clock::time_point::max());  // held frames go before the stop
+        if (state_ != State::stopping) return;   // a write failed
         if (plan_.bidirectional) playout_.advance(Clock::now());
         core::StopMsg stop;
         stop.sequence_number = seq_++;
@@ -705,9 +865,9 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
         stop.call_sid = plan_.call_sid;
         stop_sent_ = true;
         stop_sent_at_ = Clock::now();
-        send(core::to_json(core::TwilioMessage(std::move(stop))));
+        send_json(core::to_json(core::TwilioMessage(std::move(stop))));
         log("sent stop");
-        // do_close() runs once the write queue has drained (on_write).
+        // do_close() runs once the write queue has drained (pump).
     }
 
     void do_close() {
@@ -769,13 +929,14 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
     void end(StreamEnd how) {
         if (state_ == State::ended) return;
         state_ = State::ended;
-        pacer_.cancel();
+        ticker_.cancel(tick_id_);
         mark_timer_.cancel();
-        release_timer_.cancel();
-        read_timer_.cancel();
+        if (release_id_) ticker_.cancel(*release_id_);
+        if (read_timer_) read_timer_->cancel();
         error_code ignored;
         beast::get_lowest_layer(ws_).socket().close(ignored);
         result_.end = how;
+        result_.writes_waited = partial_writes_;
         if (result_.connected)
             result_.duration =
                 std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - stream_start_);
@@ -808,14 +969,25 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
     asio::io_context& io_;
     tcp::resolver resolver_;
     Ws ws_;
-    asio::steady_timer pacer_;
+    Ticker& ticker_;
+    Ticker::Id tick_id_;
     asio::steady_timer mark_timer_;
-    // Network impairments (impairment.hpp): frames held until the gate releases them.
-    asio::steady_timer release_timer_;
-    asio::steady_timer read_timer_;  // slow reads
+    // Network impairments (impairment.hpp), set up only when configured: the gate and the
+    // frames it holds, released from a Ticker deadline of their own; the slow reads' timer.
+    struct Held {
+        Clock::time_point at;   // released then
+        Clock::time_point due;  // its deadline
+        std::string frame;
+    };
+    struct Releaser : Ticker::Client {
+        Session* session = nullptr;
+        void on_due(Ticker::TimePoint) override { session->on_release_due(); }
+    };
     std::optional<FrameGate> gate_;
-    std::deque<std::pair<Clock::time_point, std::string>> held_;
-    std::deque<Clock::time_point> held_due_;
+    std::deque<Held> held_;
+    Releaser releaser_;
+    std::optional<Ticker::Id> release_id_;
+    std::optional<asio::steady_timer> read_timer_;
     std::shared_ptr<const NetConfig> net_;
     StreamPlan plan_;
     StreamEvents events_;
@@ -843,8 +1015,14 @@ class Session : public StreamClient, public std::enable_shared_from_this<Session
     std::size_t dtmf_next_ = 0;
     std::uint64_t seq_ = 1;    // the next sequenceNumber (start is 1)
     std::uint64_t chunk_ = 0;  // frames sent per track
-    std::deque<std::string> out_;
+    std::deque<Out> out_;
     std::vector<std::string> free_;
+    MaskKeys mask_keys_;
+    bool writing_ = false;         // an async_wait or a Beast write is in flight
+    bool beast_writes_ = kTls;     // our frames go through Beast (see enter_beast_writes)
+    bool server_closing_ = false;  // the server's close arrived: Beast answers it
+    std::uint64_t beast_gen_ = 0;  // Beast's own writes announced so far
+    std::uint64_t partial_writes_ = 0;
     beast::flat_buffer in_;
     std::vector<std::uint8_t> decoded_;
     std::uint64_t server_frame_no_ = 0;

@@ -65,7 +65,8 @@ struct StreamPlan {
     std::chrono::milliseconds dtmf_gap{250};
     std::chrono::milliseconds tail{2000};  // after the audio (and digits), the caller hangs up
     bool record = false;                   // keep the server's played audio and the caller's audio
-    CallerFactory caller;                  // when set, a scripted caller replaces audio/dtmf/tail
+    int send_buffer = 0;   // SO_SNDBUF of the socket when > 0 (default: the kernel's autotuning)
+    CallerFactory caller;  // when set, a scripted caller replaces audio/dtmf/tail
     // After sending `stop`, keep reading this long before closing (mediasim check watches for
     // frames the server sends after `stop`); 0: close at once.
     std::chrono::milliseconds linger_after_stop{0};
@@ -125,6 +126,7 @@ struct StreamResult {
     std::uint64_t clears = 0;
     std::uint64_t violations = 0;
     std::string first_violation;
+    std::uint64_t writes_waited = 0;  // frames the socket took only in part at once (ws://)
     std::uint64_t bot_bytes_received = 0;
     std::uint64_t bot_bytes_played = 0;
     std::vector<std::uint8_t> bot_audio;            // when recording: what played, silence between

@@ -348,6 +348,30 @@ TEST_F(Fixture, JitterFollowsRfc3550) {
     EXPECT_NE(metrics.render().find("mediasim_server_stream_jitter_ms_count 1"), std::string::npos);
 }
 
+TEST_F(Fixture, FrameQueueingIsMeasuredAgainstTheStreamsBestTransit) {
+    twilio.connected();
+    twilio.start();
+    for (int i = 0; i < 100; ++i) twilio.media(silence());  // exactly on time: queued 0
+    EXPECT_EQ(metrics.frame_queue_count(), 100u);
+    EXPECT_EQ(metrics.frame_queue_over_ms(0.5), 0u);
+    // Three frames held up in the socket by 150, 40 and 0 ms (behind the stream's best transit).
+    twilio.media(silence(), core::Track::inbound, 150ms);
+    twilio.media(silence(), core::Track::inbound, 40ms);
+    twilio.media(silence(), core::Track::inbound, 0ms);
+    EXPECT_EQ(metrics.frame_queue_count(), 103u);
+    EXPECT_EQ(metrics.frame_queue_over_ms(100), 1u);
+    EXPECT_EQ(metrics.frame_queue_over_ms(20), 2u);
+    EXPECT_EQ(metrics.frame_queue_max_us(), 150'000u);
+    const auto text = metrics.render();
+    EXPECT_NE(text.find("mediasim_server_frame_queue_ms_bucket{le=\"100\"} 102\n"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("mediasim_server_frame_queue_ms_bucket{le=\"+Inf\"} 103\n"),
+              std::string::npos);
+    EXPECT_NE(text.find("mediasim_server_frame_queue_max_ms 150.000\n"), std::string::npos);
+    twilio.stop();
+}
+
 TEST_F(Fixture, ClosedWithoutStopFinishesTheRecording) {
     twilio.connected();
     twilio.start();

@@ -105,7 +105,7 @@ colour: blue
     ASSERT_FALSE(l.scenario);
     const auto m = messages(l);
     const std::vector<std::string> want = {
-        "s.yaml:8:1: unknown key \"colour\" (expected one of: name, description, call, stream, "
+        "s.yaml:8:1: colour: unknown key (expected one of: name, description, call, stream, "
         "steps, max_call_duration, load, network)",
         "s.yaml:2:14: steps[0].silence: \"fast\" is not a duration (examples: 250ms, 2s, 1.5s, "
         "10m, 1h)",
@@ -148,7 +148,7 @@ network:
 )");
     ASSERT_FALSE(bad.scenario);
     const std::vector<std::string> want = {
-        "s.yaml:5:3: network: unknown key \"lag\" (expected one of: jitter, pause, slow_read, "
+        "s.yaml:5:3: network.lag: unknown key (expected one of: jitter, pause, slow_read, "
         "drop_at, webhook_delay)",
         "s.yaml:3:38: network.jitter.distribution: \"gaussian\" is not a distribution (expected "
         "uniform or exponential)",
