@@ -45,12 +45,11 @@ core::Result<Millis> parse_hold(const std::string& text) {
 }  // namespace
 
 int cmd_capacity(Args args) {
-    std::string scenario_path, webhook, stream, auth_token, slo_text, hold_text = "30", out,
-                                                                      ca_file, tts_cache, seed;
-    std::vector<std::string> connect_to;
+    std::string scenario_path, slo_text, hold_text = "30", out, tts_cache, seed;
     int start = 10, step = 10, max = 1000, threads = 0;
     double rate = 0;
-    bool insecure = false, quiet = false;
+    bool quiet = false;
+    TargetFlags tf;
     core::ArgParser p(
         "mediasim capacity",
         "Raises the number of concurrent calls step by step (start, start+step, ... up to max), "
@@ -58,13 +57,12 @@ int cmd_capacity(Args args) {
         "stops at the first step that breaks the SLO and reports the largest concurrency that "
         "held. Exit 0 when a concurrency held, 1 when the first step already broke the SLO, 2 "
         "on bad usage or input.");
-    p.positional("SCENARIO", &scenario_path, "the scenario YAML file (see scenarios/README.md)")
-        .option("webhook", &webhook, "URL", "POST the voice webhook here and follow the TwiML")
-        .option("stream", &stream, "WS_URL", "open this ws:// or wss:// stream directly (no TwiML)")
-        .option("slo", &slo_text, "OBJECTIVES",
-                "e.g. 'response_p99<1500ms,pacing_p99<2ms,failed<0.1%' (METRIC_STAT<LIMIT: "
-                "a summary.json metric or its first word, p50/p90/p99/p99.9/max, us/ms/s; "
-                "failed and expectations_failed in % of calls started)")
+    p.positional("SCENARIO", &scenario_path, "the scenario YAML file (see scenarios/README.md)");
+    add_target_flags(p, tf);
+    p.option("slo", &slo_text, "OBJECTIVES",
+             "e.g. 'response_p99<1500ms,pacing_p99<2ms,failed<0.1%' (METRIC_STAT<LIMIT: "
+             "a summary.json metric or its first word, p50/p90/p99/p99.9/max, us/ms/s; "
+             "failed and expectations_failed in % of calls started)")
         .option("start", &start, "N", "concurrency of the first step (default 10)", 1)
         .option("step", &step, "N", "concurrency added at each step (default 10)", 1)
         .option("max", &max, "N", "stop after the step at this concurrency (default 1000)", 1)
@@ -76,12 +74,6 @@ int cmd_capacity(Args args) {
                 0.0)
         .option("out", &out, "DIR",
                 "write capacity.json, report.html and each step's run directory (steps/cN) here")
-        .option("auth-token", &auth_token, "TOKEN",
-                "sign requests with this auth token (default: $TWILIO_AUTH_TOKEN)")
-        .multi("connect-to", &connect_to, "HOST:PORT=HOST2:PORT2",
-               "connect there instead (URLs, Host and signatures unchanged)")
-        .flag("insecure", &insecure, "accept any TLS certificate")
-        .option("ca-file", &ca_file, "FILE", "trust this CA certificate (PEM)")
         .option("threads", &threads, "N", "worker threads (default: one per core)", 1)
         .option("seed", &seed, "N", "seed for SIDs and random templates (default: random)")
         .option("tts-cache", &tts_cache, "DIR",
@@ -95,9 +87,9 @@ int cmd_capacity(Args args) {
         std::fputs(p.help().c_str(), stdout);
         return 0;
     }
-    if (webhook.empty() == stream.empty()) {
-        std::fprintf(stderr,
-                     "mediasim capacity: give exactly one of --webhook URL or --stream WS_URL\n");
+    auto target = target_from_flags(tf);
+    if (!target) {
+        std::fprintf(stderr, "mediasim capacity: %s\n", target.error().to_string().c_str());
         return 2;
     }
     if (slo_text.empty()) {
@@ -144,14 +136,7 @@ int cmd_capacity(Args args) {
         return 2;
     }
     auto scenario = std::make_shared<Scenario>(std::move(*loaded.scenario));
-    Target target;
-    target.webhook = webhook;
-    target.stream = stream;
-    target.auth_token = auth_token;
-    target.connect_to = connect_to;
-    target.insecure = insecure;
-    target.ca_file = ca_file;
-    const CallStarter starter = make_scenario_starter(scenario, target);
+    const CallStarter starter = make_scenario_starter(scenario, *target);
 
     std::string cmdline = "mediasim capacity";
     for (auto* a : args) cmdline += std::string(" ") + a;
@@ -161,7 +146,7 @@ int cmd_capacity(Args args) {
     plan.max = max;
     plan.hold_seconds = static_cast<double>(hold->count()) / 1000.0;
     plan.scenario = scenario->name;
-    plan.target = webhook.empty() ? stream : webhook;
+    plan.target = target->webhook.empty() ? target->stream : target->webhook;
     plan.command_line = cmdline;
 
     const fs::path out_dir = out;

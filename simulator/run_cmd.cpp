@@ -10,37 +10,27 @@ namespace mediasim::sim {
 
 int cmd_run(Args args) {
     std::string seed;
-    std::string scenario_path, webhook, stream, auth_token, shard, duration, out, record_dir,
-        ca_file, tts_cache;
-    std::vector<std::string> connect_to;
+    std::string scenario_path, shard, duration, out, record_dir, tts_cache;
     int calls = 0, concurrency = 0, threads = 0;
     double rate = -1;
-    bool insecure = false, quiet = false;
+    bool quiet = false;
+    TargetFlags tf;
     core::ArgParser p("mediasim run",
                       "Plays a scenario as many calls, by its load shape, against a server.");
-    p.positional("SCENARIO", &scenario_path, "the scenario YAML file (see scenarios/README.md)")
-        .option("webhook", &webhook, "URL", "POST the voice webhook here and follow the TwiML")
-        .option("stream", &stream, "WS_URL", "open this ws:// or wss:// stream directly (no TwiML)")
-        .option("auth-token", &auth_token, "TOKEN",
-                "sign requests with this auth token (default: $TWILIO_AUTH_TOKEN)")
-        .option("calls", &calls, "N", "total calls (overrides load.calls)", 1)
+    p.positional("SCENARIO", &scenario_path, "the scenario YAML file (see scenarios/README.md)");
+    add_target_flags(p, tf);
+    p.option("calls", &calls, "N", "total calls (overrides load.calls)", 1)
         .option("concurrency", &concurrency, "C", "calls at once (overrides load.concurrency)", 1)
         .option("rate", &rate, "R", "new calls per second (overrides load.rate)", 0.0)
         .option("duration", &duration, "TIME", "stop starting calls after this long, e.g. 60s")
         .option("out", &out, "DIR", "write summary.json, summary.md, calls.jsonl and *.hlog here")
         .option("record-dir", &record_dir, "DIR", "save each call's audio as WAV here")
-        .multi("connect-to", &connect_to, "HOST:PORT=HOST2:PORT2",
-               "connect there instead (URLs, Host and signatures unchanged)")
-        .flag("insecure", &insecure, "accept any TLS certificate")
-        .option("ca-file", &ca_file, "FILE", "trust this CA certificate (PEM)")
         .option("shard", &shard, "I/N", "run shard I (from 0) of N: every N-th call")
         .option("threads", &threads, "N", "worker threads (default: one per core)", 1)
         .option("seed", &seed, "N", "seed for SIDs and random templates (default: random)")
         .option("tts-cache", &tts_cache, "DIR",
                 "cache of spoken texts (default: ~/.cache/mediasim)")
         .flag("quiet", &quiet, "no progress lines");
-    ImpairmentFlags impair;
-    add_impairment_flags(p, impair);
     if (auto st = p.parse(args); !st) {
         std::fprintf(stderr, "mediasim run: %s\n", st.error().to_string().c_str());
         return 2;
@@ -49,26 +39,14 @@ int cmd_run(Args args) {
         std::fputs(p.help().c_str(), stdout);
         return 0;
     }
-    if (webhook.empty() == stream.empty()) {
-        std::fprintf(stderr,
-                     "mediasim run: give exactly one of --webhook URL or --stream WS_URL\n");
-        return 2;
-    }
-
-    auto network = impairments_from_flags(impair);
-    if (!network) {
-        std::fprintf(stderr, "mediasim run: %s\n", network.error().to_string().c_str());
+    auto target = target_from_flags(tf);
+    if (!target) {
+        std::fprintf(stderr, "mediasim run: %s\n", target.error().to_string().c_str());
         return 2;
     }
     RunRequest req;
-    req.target.network = *network;
+    req.target = std::move(*target);
     req.scenario_path = scenario_path;
-    req.target.webhook = webhook;
-    req.target.stream = stream;
-    req.target.auth_token = auth_token;
-    req.target.connect_to = connect_to;
-    req.target.insecure = insecure;
-    req.target.ca_file = ca_file;
     req.target.record_dir = record_dir;
     req.out_dir = out;
     req.tts_cache = tts_cache;

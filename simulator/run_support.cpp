@@ -14,6 +14,30 @@
 #include "reports/markdown.hpp"
 
 namespace mediasim::sim {
+void add_target_flags(core::ArgParser& p, TargetFlags& f) {
+    p.option("webhook", &f.target.webhook, "URL",
+             "POST the voice webhook here and follow the TwiML")
+        .option("stream", &f.target.stream, "WS_URL",
+                "open this ws:// or wss:// stream directly (no TwiML)")
+        .option("auth-token", &f.target.auth_token, "TOKEN",
+                "sign requests with this auth token (default: $TWILIO_AUTH_TOKEN)")
+        .multi("connect-to", &f.target.connect_to, "HOST:PORT=HOST2:PORT2",
+               "connect there instead (URLs, Host and signatures unchanged)")
+        .flag("insecure", &f.target.insecure, "accept any TLS certificate")
+        .option("ca-file", &f.target.ca_file, "FILE", "trust this CA certificate (PEM)");
+    add_impairment_flags(p, f.impair);
+}
+
+core::Result<Target> target_from_flags(const TargetFlags& f) {
+    if (f.target.webhook.empty() == f.target.stream.empty())
+        return core::make_error("give exactly one of --webhook URL or --stream WS_URL");
+    auto network = impairments_from_flags(f.impair);
+    if (!network) return network.error();
+    Target t = f.target;
+    t.network = *network;
+    return t;
+}
+
 std::filesystem::path default_tts_cache() {
     if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x)
         return std::filesystem::path(x) / "mediasim" / "tts";

@@ -9,6 +9,9 @@
 #include <optional>
 #include <string>
 
+#include "core/cli.hpp"
+#include "core/result.hpp"
+#include "simulator/impairment.hpp"
 #include "simulator/scenario_call.hpp"
 
 namespace mediasim::sim {
@@ -31,6 +34,18 @@ struct RunRequest {
     // Passed to the runner (RunOptions::on_interval).
     std::function<void(double, double, const Interval&, std::int64_t)> on_interval;
 };
+
+// The flags of every command that plays a scenario against a server (run, soak, capacity):
+// --webhook | --stream, --auth-token, --connect-to, --insecure, --ca-file and the network
+// impairments (impairment.hpp).
+struct TargetFlags {
+    Target target;
+    ImpairmentFlags impair;
+};
+void add_target_flags(core::ArgParser& p, TargetFlags& f);
+// The target the flags name; an error (to print after the command's name) when they give not
+// exactly one of --webhook and --stream, or a bad impairment.
+core::Result<Target> target_from_flags(const TargetFlags& f);
 
 // Where spoken texts are cached by default: $XDG_CACHE_HOME/mediasim/tts or
 // ~/.cache/mediasim/tts (empty without $HOME).

@@ -285,22 +285,17 @@ class MemorySampler {
 }  // namespace
 
 int cmd_soak(Args args) {
-    std::string scenario_path, webhook, stream, auth_token, duration = "1h", window = "1m", out,
-                                                            metrics_url, ca_file, tts_cache;
-    std::vector<std::string> connect_to;
+    std::string scenario_path, duration = "1h", window = "1m", out, metrics_url, tts_cache;
     int concurrency = 0, threads = 0, pid = 0;
     double rate = 0;
-    bool insecure = false;
+    TargetFlags tf;
     core::ArgParser p("mediasim soak",
                       "Runs a scenario's calls back to back at a fixed concurrency for a long "
                       "time and reports, per window, response latency, the server's audio "
                       "jitter, the failure rate and the server's memory: growth or not.");
-    p.positional("SCENARIO", &scenario_path, "the scenario YAML file (see scenarios/README.md)")
-        .option("webhook", &webhook, "URL", "POST the voice webhook here and follow the TwiML")
-        .option("stream", &stream, "WS_URL", "open this ws:// or wss:// stream directly (no TwiML)")
-        .option("auth-token", &auth_token, "TOKEN",
-                "sign requests with this auth token (default: $TWILIO_AUTH_TOKEN)")
-        .option("duration", &duration, "TIME", "how long to keep starting calls (default 1h)")
+    p.positional("SCENARIO", &scenario_path, "the scenario YAML file (see scenarios/README.md)");
+    add_target_flags(p, tf);
+    p.option("duration", &duration, "TIME", "how long to keep starting calls (default 1h)")
         .option("concurrency", &concurrency, "C",
                 "calls at once (default: the scenario's load.concurrency)", 1)
         .option("rate", &rate, "R",
@@ -311,15 +306,9 @@ int cmd_soak(Args args) {
                 "sample the server's memory from its Prometheus /metrics "
                 "(process_resident_memory_bytes)")
         .option("out", &out, "DIR", "write soak.jsonl, soak.json, soak.html and the run's files")
-        .multi("connect-to", &connect_to, "HOST:PORT=HOST2:PORT2",
-               "connect there instead (URLs, Host and signatures unchanged)")
-        .flag("insecure", &insecure, "accept any TLS certificate")
-        .option("ca-file", &ca_file, "FILE", "trust this CA certificate (PEM)")
         .option("threads", &threads, "N", "worker threads (default: one per core)", 1)
         .option("tts-cache", &tts_cache, "DIR",
                 "cache of spoken texts (default: ~/.cache/mediasim)");
-    ImpairmentFlags impair;
-    add_impairment_flags(p, impair);
     if (auto st = p.parse(args); !st) {
         std::fprintf(stderr, "mediasim soak: %s\n", st.error().to_string().c_str());
         return 2;
@@ -328,9 +317,9 @@ int cmd_soak(Args args) {
         std::fputs(p.help().c_str(), stdout);
         return 0;
     }
-    if (webhook.empty() == stream.empty()) {
-        std::fprintf(stderr,
-                     "mediasim soak: give exactly one of --webhook URL or --stream WS_URL\n");
+    auto target = target_from_flags(tf);
+    if (!target) {
+        std::fprintf(stderr, "mediasim soak: %s\n", target.error().to_string().c_str());
         return 2;
     }
     if (pid > 0 && !metrics_url.empty()) {
@@ -393,21 +382,10 @@ int cmd_soak(Args args) {
         cur.index = windows.size();
     };
 
-    auto network = impairments_from_flags(impair);
-    if (!network) {
-        std::fprintf(stderr, "mediasim soak: %s\n", network.error().to_string().c_str());
-        return 2;
-    }
     double last_end_s = 0;
     RunRequest req;
-    req.target.network = *network;
+    req.target = std::move(*target);
     req.scenario_path = scenario_path;
-    req.target.webhook = webhook;
-    req.target.stream = stream;
-    req.target.auth_token = auth_token;
-    req.target.connect_to = connect_to;
-    req.target.insecure = insecure;
-    req.target.ca_file = ca_file;
     req.out_dir = out;
     req.tts_cache = tts_cache;
     req.threads = threads;
