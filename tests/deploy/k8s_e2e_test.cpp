@@ -13,24 +13,15 @@
 
 #include "k8s_manifests.hpp"
 #include "simulator/subprocess.hpp"
+#include "tests/support/e2e.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 using mediasim::sim::Subprocess;
+using mediasim::test::bin;
+using mediasim::test::slurp;
 using namespace std::chrono_literals;
-
-fs::path bin(const char* name) {
-    const char* dir = std::getenv("MEDIASIM_BIN_DIR");
-    return fs::path(dir ? dir : MEDIASIM_BINARY_DIR "/bin") / name;
-}
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 void replace_all(std::string& s, const std::string& from, const std::string& to) {
     for (auto p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size()))
@@ -44,18 +35,13 @@ class K8sE2e : public ::testing::Test {
         fs::remove_all(dir_);
         fs::create_directories(dir_ / "scenario");
         fs::create_directories(dir_ / "data");
-        auto s = Subprocess::spawn({bin("mediasim-server").string(), "--listen", "127.0.0.1:0",
-                                    "--data", (dir_ / "server-data").string()},
-                                   dir_ / "server.log");
-        ASSERT_TRUE(s.ok()) << s.error().to_string();
-        server_ = std::make_unique<Subprocess>(std::move(*s));
-        auto line = server_->wait_for_line("listening on ", 30s);
-        ASSERT_TRUE(line.ok()) << line.error().to_string();
-        base_ = line->substr(line->find("http://"));
+        server_ = std::make_unique<mediasim::test::ReferenceServer>(dir_);
+        ASSERT_TRUE(server_->ok()) << server_->error();
+        base_ = server_->base();
     }
     void TearDown() override {
         if (server_) {
-            EXPECT_EQ(server_->terminate(10s), 0) << server_->tail(20);
+            EXPECT_EQ(server_->stop(), 0) << server_->tail(20);
         }
         server_.reset();
         fs::remove_all(dir_);
@@ -69,7 +55,7 @@ class K8sE2e : public ::testing::Test {
     }
 
     fs::path dir_;
-    std::unique_ptr<Subprocess> server_;
+    std::unique_ptr<mediasim::test::ReferenceServer> server_;
     std::string base_;
 };
 

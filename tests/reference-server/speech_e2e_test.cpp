@@ -17,22 +17,15 @@
 #include "core/tts.hpp"
 #include "core/wav.hpp"
 #include "simulator/subprocess.hpp"
+#include "tests/support/e2e.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 using mediasim::sim::Subprocess;
+using mediasim::test::bin;
+using mediasim::test::slurp;
 using namespace std::chrono_literals;
-
-fs::path bin(const char* name) {
-    const char* dir = std::getenv("MEDIASIM_BIN_DIR");
-    return fs::path(dir ? dir : MEDIASIM_BINARY_DIR "/bin") / name;
-}
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 // GET on loopback; returns {status, body}.
 std::pair<int, std::string> get(std::uint16_t port, const std::string& target) {
@@ -81,16 +74,11 @@ TEST(TranscriptionE2E, ASpokenSentenceComesBackThroughTheApi) {
                     .ok());
 
     // Flags on top of the file: the engine and the bot come from the command line.
-    auto server =
-        Subprocess::spawn({bin("mediasim-server").string(), "--listen", "127.0.0.1:0", "--data",
-                           (dir / "data").string(), "--config", (dir / "server.yaml").string(),
-                           "--transcribe", "pocketsphinx", "--bot", "none"},
-                          dir / "server.log");
-    ASSERT_TRUE(server.ok()) << server.error().to_string();
-    auto line = server->wait_for_line("listening on ", 30s);
-    ASSERT_TRUE(line.ok()) << line.error().to_string() << server->tail(20);
-    const std::string base = line->substr(line->find("http://"));
-    const auto port = static_cast<std::uint16_t>(std::stoi(base.substr(base.rfind(':') + 1)));
+    mediasim::test::ReferenceServer server(dir, {"--config", (dir / "server.yaml").string(),
+                                                 "--transcribe", "pocketsphinx", "--bot", "none"});
+    ASSERT_TRUE(server.ok()) << server.error();
+    const std::string base = server.base();
+    const auto port = server.port();
 
     auto call = Subprocess::spawn({bin("mediasim").string(), "call", "--webhook", base + "/voice",
                                    "--audio", (dir / "said.wav").string(), "--tail", "1"},
@@ -114,7 +102,7 @@ TEST(TranscriptionE2E, ASpokenSentenceComesBackThroughTheApi) {
     ASSERT_EQ(text.first, 200) << text.second;
     EXPECT_NE(text.second.find("inbound: please transfer me to the billing department"),
               std::string::npos)
-        << text.second << server->tail(20);
+        << text.second << server.tail(20);
 
     auto [status, body] = get(port, "/api/calls/" + sid);
     ASSERT_EQ(status, 200);
@@ -142,7 +130,7 @@ TEST(TranscriptionE2E, ASpokenSentenceComesBackThroughTheApi) {
     EXPECT_NE(metrics.find("\nmediasim_server_transcription_real_time_factor 0."),
               std::string::npos)
         << metrics;
-    EXPECT_EQ(server->terminate(10s), 0) << server->tail(20);
+    EXPECT_EQ(server.stop(), 0) << server.tail(20);
     fs::remove_all(dir);
 }
 

@@ -12,25 +12,16 @@
 #include <sstream>
 
 #include "simulator/subprocess.hpp"
+#include "tests/support/e2e.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 using mediasim::sim::Subprocess;
+using mediasim::test::bin;
+using mediasim::test::slurp;
 using nlohmann::json;
 using namespace std::chrono_literals;
-
-fs::path bin(const char* name) {
-    const char* dir = std::getenv("MEDIASIM_BIN_DIR");
-    return fs::path(dir ? dir : MEDIASIM_BINARY_DIR "/bin") / name;
-}
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 json read_json(const fs::path& p) {
     return json::parse(slurp(p), nullptr, false);
@@ -56,18 +47,13 @@ class CapacityE2e : public ::testing::Test {
                                               "/scenarios/audio/hello.wav}\n"
                                               "  - wait: {for: audio, within: 5s, timeout: 10s}\n"
                                               "  - hangup\n";
-        auto s = Subprocess::spawn({bin("mediasim-server").string(), "--listen", "127.0.0.1:0",
-                                    "--data", (dir_ / "server-data").string()},
-                                   dir_ / "server.log");
-        ASSERT_TRUE(s.ok()) << s.error().to_string();
-        server_ = std::make_unique<Subprocess>(std::move(*s));
-        auto line = server_->wait_for_line("listening on ", 30s);
-        ASSERT_TRUE(line.ok()) << line.error().to_string();
-        base_ = line->substr(line->find("http://"));
+        server_ = std::make_unique<mediasim::test::ReferenceServer>(dir_);
+        ASSERT_TRUE(server_->ok()) << server_->error();
+        base_ = server_->base();
     }
     void TearDown() override {
         if (server_) {
-            EXPECT_EQ(server_->terminate(10s), 0) << server_->tail(20);
+            EXPECT_EQ(server_->stop(), 0) << server_->tail(20);
         }
         server_.reset();
         fs::remove_all(dir_);
@@ -90,7 +76,7 @@ class CapacityE2e : public ::testing::Test {
     }
 
     fs::path dir_;
-    std::unique_ptr<Subprocess> server_;
+    std::unique_ptr<mediasim::test::ReferenceServer> server_;
     std::string base_;
 };
 

@@ -17,18 +17,15 @@
 
 #include "reference-server/faults.hpp"
 #include "simulator/subprocess.hpp"
+#include "tests/support/e2e.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 using mediasim::sim::Subprocess;
+using mediasim::test::bin;
 using namespace std::chrono_literals;
 using Ids = std::set<std::string>;
-
-fs::path bin(const char* name) {
-    const char* dir = std::getenv("MEDIASIM_BIN_DIR");
-    return fs::path(dir ? dir : MEDIASIM_BINARY_DIR "/bin") / name;
-}
 
 struct Entry {
     std::string name;  // the --fault, or "clean-…"

@@ -13,17 +13,14 @@
 #include <thread>
 
 #include "simulator/subprocess.hpp"
+#include "tests/support/e2e.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 using mediasim::sim::Subprocess;
+using mediasim::test::bin;
 using namespace std::chrono_literals;
-
-fs::path bin(const char* name) {
-    const char* dir = std::getenv("MEDIASIM_BIN_DIR");
-    return fs::path(dir ? dir : MEDIASIM_BINARY_DIR "/bin") / name;
-}
 
 std::optional<std::string> python_with_websockets() {
     for (const char* py : {"/usr/bin/python3", "python3"})

@@ -11,22 +11,15 @@
 #include <set>
 
 #include "simulator/subprocess.hpp"
+#include "tests/support/e2e.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 using mediasim::sim::Subprocess;
+using mediasim::test::bin;
+using mediasim::test::slurp;
 using namespace std::chrono_literals;
-
-fs::path bin(const char* name) {
-    const char* dir = std::getenv("MEDIASIM_BIN_DIR");
-    return fs::path(dir ? dir : MEDIASIM_BINARY_DIR "/bin") / name;
-}
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 class ShippedScenarios : public ::testing::Test {
   protected:
@@ -34,18 +27,13 @@ class ShippedScenarios : public ::testing::Test {
         dir_ = fs::temp_directory_path() / fmt::format("mediasim_scenarios_{}", ::getpid());
         fs::remove_all(dir_);
         fs::create_directories(dir_);
-        auto s = Subprocess::spawn({bin("mediasim-server").string(), "--listen", "127.0.0.1:0",
-                                    "--data", (dir_ / "server-data").string()},
-                                   dir_ / "server.log");
-        ASSERT_TRUE(s.ok()) << s.error().to_string();
-        server_ = new Subprocess(std::move(*s));
-        auto line = server_->wait_for_line("listening on ", 30s);
-        ASSERT_TRUE(line.ok()) << line.error().to_string();
-        base_ = line->substr(line->find("http://"));
+        server_ = new mediasim::test::ReferenceServer(dir_);
+        ASSERT_TRUE(server_->ok()) << server_->error();
+        base_ = server_->base();
     }
     static void TearDownTestSuite() {
         if (server_) {
-            EXPECT_EQ(server_->terminate(10s), 0) << server_->tail(20);
+            EXPECT_EQ(server_->stop(), 0) << server_->tail(20);
         }
         delete server_;
         server_ = nullptr;
@@ -82,7 +70,7 @@ class ShippedScenarios : public ::testing::Test {
     }
 
     static inline fs::path dir_;
-    static inline Subprocess* server_ = nullptr;
+    static inline mediasim::test::ReferenceServer* server_ = nullptr;
     static inline std::string base_;
 };
 
@@ -129,22 +117,17 @@ TEST(AssistantScenario, HoldsTheScriptedConversation) {
         fs::temp_directory_path() / fmt::format("mediasim_assistant_{}", ::getpid());
     fs::remove_all(dir);
     fs::create_directories(dir);
-    auto server =
-        Subprocess::spawn({bin("mediasim-server").string(), "--listen", "127.0.0.1:0", "--data",
-                           (dir / "server-data").string(), "--config",
-                           MEDIASIM_SOURCE_DIR "/reference-server/examples/assistant.yaml"},
-                          dir / "server.log");
-    ASSERT_TRUE(server.ok()) << server.error().to_string();
-    auto line = server->wait_for_line("listening on ", 30s);
-    ASSERT_TRUE(line.ok()) << line.error().to_string() << server->tail(20);
-    const std::string base = line->substr(line->find("http://"));
+    mediasim::test::ReferenceServer server(
+        dir, {"--config", MEDIASIM_SOURCE_DIR "/reference-server/examples/assistant.yaml"});
+    ASSERT_TRUE(server.ok()) << server.error();
+    const std::string base = server.base();
     const fs::path out = dir / "run";
     auto p = Subprocess::spawn(
         {bin("mediasim").string(), "run", MEDIASIM_SOURCE_DIR "/scenarios/assistant.yaml",
          "--webhook", base + "/voice", "--out", out.string(), "--quiet"},
         dir / "run.log");
     ASSERT_TRUE(p.ok());
-    EXPECT_EQ(p->wait(120s), 0) << p->tail(40) << slurp(out / "summary.md") << server->tail(30);
+    EXPECT_EQ(p->wait(120s), 0) << p->tail(40) << slurp(out / "summary.md") << server.tail(30);
     auto s = nlohmann::json::parse(slurp(out / "summary.json"), nullptr, false);
     ASSERT_TRUE(s.is_object());
     EXPECT_EQ(s["calls"]["completed"], 1);
@@ -157,7 +140,7 @@ TEST(AssistantScenario, HoldsTheScriptedConversation) {
     for (const char* said : {"i would like to check my balance", "what are your opening hours",
                              "stop i want to talk to an agent", "thank you goodbye"})
         EXPECT_NE(log.find(fmt::format("text=\"{}\"", said)), std::string::npos) << said << log;
-    EXPECT_EQ(server->terminate(10s), 0) << server->tail(20);
+    EXPECT_EQ(server.stop(), 0) << server.tail(20);
     fs::remove_all(dir);
 }
 
