@@ -55,10 +55,7 @@ std::pair<int, std::string> get(std::uint16_t port, const std::string& target) {
 }
 
 TEST(TranscriptionE2E, ASpokenSentenceComesBackThroughTheApi) {
-    const fs::path dir =
-        fs::temp_directory_path() / fmt::format("mediasim_speech_e2e_{}", ::getpid());
-    fs::remove_all(dir);
-    fs::create_directories(dir);
+    const fs::path dir = mediasim::test::fresh_temp_dir("mediasim_speech_e2e");
     {
         std::ofstream cfg(dir / "server.yaml");
         cfg << "transcription:\n  hints:\n    stream:\n"

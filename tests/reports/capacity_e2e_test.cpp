@@ -36,9 +36,7 @@ int count(const std::string& s, const std::string& needle) {
 class CapacityE2e : public ::testing::Test {
   protected:
     void SetUp() override {
-        dir_ = fs::temp_directory_path() / fmt::format("mediasim_capacity_e2e_{}", ::getpid());
-        fs::remove_all(dir_);
-        fs::create_directories(dir_);
+        dir_ = mediasim::test::fresh_temp_dir("mediasim_capacity_e2e");
         // A 2 s call: the caller speaks, the echo bot answers (a response latency), hang up.
         std::ofstream(dir_ / "short.yaml") << "name: capacity-e2e\n"
                                               "stream: {mode: connect}\n"

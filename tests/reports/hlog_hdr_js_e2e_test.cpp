@@ -57,9 +57,7 @@ class HlogHdrJsE2e : public ::testing::Test {
         if (!js || !fs::is_directory(fs::path(js) / "node_modules" / "hdr-histogram-js"))
             GTEST_SKIP() << "set MEDIASIM_HDR_JS to a directory where 'npm install "
                             "hdr-histogram-js' was run (scripts/test.sh does)";
-        dir_ = fs::temp_directory_path() / fmt::format("mediasim_hlog_hdr_js_{}", ::getpid());
-        fs::remove_all(dir_);
-        fs::create_directories(dir_);
+        dir_ = mediasim::test::fresh_temp_dir("mediasim_hlog_hdr_js");
         server_ = std::make_unique<mediasim::test::ReferenceServer>(dir_);
         ASSERT_TRUE(server_->ok()) << server_->error();
         base_ = server_->base();

@@ -28,9 +28,7 @@ nlohmann::json summary(const fs::path& dir) {
 class MergeE2e : public ::testing::Test {
   protected:
     void SetUp() override {
-        dir_ = fs::temp_directory_path() / fmt::format("mediasim_merge_e2e_{}", ::getpid());
-        fs::remove_all(dir_);
-        fs::create_directories(dir_);
+        dir_ = mediasim::test::fresh_temp_dir("mediasim_merge_e2e");
         server_ = std::make_unique<mediasim::test::ReferenceServer>(dir_);
         ASSERT_TRUE(server_->ok()) << server_->error();
         base_ = server_->base();

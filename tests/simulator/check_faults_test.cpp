@@ -154,11 +154,7 @@ struct Job {
 
 class CheckFaults : public ::testing::Test {
   protected:
-    void SetUp() override {
-        dir_ = fs::temp_directory_path() / fmt::format("mediasim_check_faults_{}", ::getpid());
-        fs::remove_all(dir_);
-        fs::create_directories(dir_);
-    }
+    void SetUp() override { dir_ = mediasim::test::fresh_temp_dir("mediasim_check_faults"); }
     void TearDown() override {
         if (!HasFailure()) fs::remove_all(dir_);
     }

@@ -35,9 +35,7 @@ const std::string kHello = MEDIASIM_SOURCE_DIR "/scenarios/audio/hello.wav";
 class RecordReplay : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
-        dir_ = fs::temp_directory_path() / fmt::format("mediasim_record_{}", ::getpid());
-        fs::remove_all(dir_);
-        fs::create_directories(dir_);
+        dir_ = mediasim::test::fresh_temp_dir("mediasim_record");
         fast_ = start_server("fast", {});
         // The slower server: its echo bot waits 1.3 s of silence instead of 0.5 s before it
         // answers, so every echo starts ~800 ms later.

@@ -24,9 +24,7 @@ using namespace std::chrono_literals;
 class ShippedScenarios : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
-        dir_ = fs::temp_directory_path() / fmt::format("mediasim_scenarios_{}", ::getpid());
-        fs::remove_all(dir_);
-        fs::create_directories(dir_);
+        dir_ = mediasim::test::fresh_temp_dir("mediasim_scenarios");
         server_ = new mediasim::test::ReferenceServer(dir_);
         ASSERT_TRUE(server_->ok()) << server_->error();
         base_ = server_->base();
@@ -113,10 +111,7 @@ TEST_F(ShippedScenarios, LoadProfileScaledDown) {
 // offline transcription, the rule table and espeak-ng, with a barge-in; then the transcript of
 // the call through the API, holding each thing the caller said.
 TEST(AssistantScenario, HoldsTheScriptedConversation) {
-    const fs::path dir =
-        fs::temp_directory_path() / fmt::format("mediasim_assistant_{}", ::getpid());
-    fs::remove_all(dir);
-    fs::create_directories(dir);
+    const fs::path dir = mediasim::test::fresh_temp_dir("mediasim_assistant");
     mediasim::test::ReferenceServer server(
         dir, {"--config", MEDIASIM_SOURCE_DIR "/reference-server/examples/assistant.yaml"});
     ASSERT_TRUE(server.ok()) << server.error();
