@@ -8,8 +8,8 @@
 // once with no hints (the general language model) and once with hints (the whole set's phrases
 // as the phrase list, as a flow's transcription.hints gives them).
 // rtf: N streams of recorded prompts pushed through TranscriptionService (VAD, resampler, one
-// PocketSphinx worker, as the server runs it), hints off or on (--hints); prints recognition CPU time / audio
-// time and the streams one core keeps up with (1 / RTF).
+// PocketSphinx worker, as the server runs it), hints off or on (--hints); prints recognition CPU
+// time / audio time and the streams one core keeps up with (1 / RTF).
 #include <fmt/format.h>
 #include <sys/resource.h>
 
@@ -170,7 +170,7 @@ int rtf(const std::vector<Item>& items, int streams, bool with_hints) {
         for (auto& st : ss) st->push(std::span<const std::int16_t>(call).subspan(off, 160), ts);
         max_depth = std::max(max_depth, (*svc)->queue_depth());
     }
-    ss.clear();            // ends each stream's last utterance
+    ss.clear();           // ends each stream's last utterance
     (*svc)->wait_idle();  // every queued utterance recognised
     const double wall =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -178,9 +178,10 @@ int rtf(const std::vector<Item>& items, int streams, bool with_hints) {
     const double call_seconds = static_cast<double>(call.size()) / 8000.0;
     const double speech = (*svc)->audio_seconds();  // what the VAD handed to the recogniser
     const double rtf_cpu = cpu / speech;
-    std::printf("%d stream(s) x %.1f s call (%zu utterances each), 1 worker, hints %s: %zu final "
-                "transcripts\n",
-                streams, call_seconds, items.size(), with_hints ? "on" : "off", finals);
+    std::printf(
+        "%d stream(s) x %.1f s call (%zu utterances each), 1 worker, hints %s: %zu final "
+        "transcripts\n",
+        streams, call_seconds, items.size(), with_hints ? "on" : "off", finals);
     std::printf("speech recognised %.1f s; CPU %.1f s (wall %.1f s); max queue depth %zu\n", speech,
                 cpu, wall, max_depth);
     std::printf("RTF (CPU / speech) %.3f; worker RTF (busy wall / speech) %.3f\n", rtf_cpu,

@@ -18,8 +18,8 @@
 
 #include "core/params.hpp"
 #include "core/result.hpp"
-#include "reference-server/speech.hpp"
 #include "reference-server/faults.hpp"
+#include "reference-server/speech.hpp"
 
 namespace mediasim::server {
 
