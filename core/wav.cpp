@@ -592,7 +592,7 @@ Status WavWriter::open(const std::filesystem::path& path, const AudioFormat& for
 }
 
 Status WavWriter::write(std::span<const std::uint8_t> bytes) {
-    const std::string name = path_.string();
+    const std::string& name = path_.native();  // no copy on the per-frame path
     if (!file_) return wav_error(name, "write on a WavWriter that is not open");
     const auto align = static_cast<std::size_t>(format_.block_align());
     if (bytes.size() % align != 0)
@@ -612,7 +612,7 @@ Status WavWriter::write(std::span<const std::uint8_t> bytes) {
 
 Status WavWriter::overwrite_channel(std::uint64_t first_frame, int channel,
                                     std::span<const std::uint8_t> samples) {
-    const std::string name = path_.string();
+    const std::string& name = path_.native();  // no copy on the per-frame path
     if (!file_) return wav_error(name, "overwrite on a WavWriter that is not open");
     const auto width = static_cast<std::size_t>(format_.bytes_per_sample());
     const auto align = static_cast<std::size_t>(format_.block_align());
@@ -643,7 +643,7 @@ Status WavWriter::overwrite_channel(std::uint64_t first_frame, int channel,
 }
 
 Status WavWriter::rewrite_header() {
-    const std::string name = path_.string();
+    const std::string& name = path_.native();  // no copy on the per-frame path
     // Data first, then the header that covers it: the header never claims bytes that are not
     // in the file yet, so a reader at any moment sees a valid file.
     if (std::fflush(file_) != 0)
@@ -664,7 +664,7 @@ Status WavWriter::flush() {
 
 Status WavWriter::close() {
     if (!file_) return Ok{};
-    const std::string name = path_.string();
+    const std::string& name = path_.native();  // no copy on the per-frame path
     Status st = Ok{};
     // The RIFF rule: an odd-sized chunk is followed by a pad byte (the header counts it).
     if ((data_bytes_ & 1u) && std::fputc(0, file_) == EOF)

@@ -56,7 +56,15 @@ class EchoBot final : public Bot {
             edge == Vad::Edge::none ? frame.speaking : edge == Vad::Edge::speech_end;
         if (!was_speaking) {
             // Keep the frames that led up to speech_start, so the echo starts with the word.
-            preroll_.emplace_back(mulaw.begin(), mulaw.end());
+            // (The oldest frame's buffer is reused: no allocation per frame of silence.)
+            if (preroll_.size() >= static_cast<std::size_t>(start_frames_)) {
+                auto oldest = std::move(preroll_.front());
+                preroll_.pop_front();
+                oldest.assign(mulaw.begin(), mulaw.end());
+                preroll_.push_back(std::move(oldest));
+            } else {
+                preroll_.emplace_back(mulaw.begin(), mulaw.end());
+            }
             while (preroll_.size() > static_cast<std::size_t>(start_frames_)) preroll_.pop_front();
         } else if (utterance_.size() + mulaw.size() <= max_bytes_) {
             utterance_.insert(utterance_.end(), mulaw.begin(), mulaw.end());

@@ -2,7 +2,7 @@
 // caller's audio and the marks Twilio echoes; the bot answers through BotOutput. A speaking bot
 // (speech → transcript → answer → TTS) replaces the echo bot behind the same interface.
 //
-// Used from one media session's strand only; no locking.
+// Used from one media session's thread only; no locking.
 #pragma once
 
 #include <cstdint>
@@ -46,7 +46,7 @@ class Bot {
     virtual void on_mark(std::string_view name, BotOutput& out) = 0;
     // The stream has started (after `start`): a bot may speak first, as most voice bots do.
     virtual void on_start(BotOutput&) {}
-    // A transcript of the caller (on the session's strand, after the utterance it belongs to).
+    // A transcript of the caller (on the session's thread, after the utterance it belongs to).
     virtual void on_transcript(const TranscriptEvent&, BotOutput&) {}
 };
 

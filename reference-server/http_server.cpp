@@ -10,7 +10,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/http.hpp>
@@ -93,7 +92,7 @@ std::string param(const core::Parameters& p, std::string_view name) {
 class Session {
   public:
     virtual ~Session() = default;
-    virtual void shutdown() = 0;  // thread-safe: posts onto the session's strand
+    virtual void shutdown() = 0;  // thread-safe: posts onto the session's io_context
 };
 
 struct Server::Impl {
@@ -110,7 +109,14 @@ struct Server::Impl {
     std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
     std::atomic<int> ws_sessions{0};
 
-    asio::io_context ioc;
+    // One io_context per thread, each run by its own thread (no strands: a connection lives
+    // on one context all its life, so its handlers never run concurrently). `ioc` also holds
+    // the acceptor, the signals and the timers; accepted connections go round-robin to it
+    // and the others.
+    asio::io_context ioc{1};
+    std::vector<std::unique_ptr<asio::io_context>> more_iocs;
+    std::vector<asio::executor_work_guard<asio::io_context::executor_type>> more_work;
+    std::size_t next_ioc = 0;  // on ioc's thread (the acceptor's)
     std::shared_ptr<asio::ssl::context> tls;
     tcp::acceptor acceptor;
     std::uint16_t bound_port = 0;
@@ -122,12 +128,24 @@ struct Server::Impl {
     asio::executor_work_guard<asio::io_context::executor_type> work;
 
     Impl(ServerConfig cfg, Storage* st, Logger& lg)
-        : config(std::move(cfg)),
-          storage(st),
-          log(lg),
-          ioc(config.threads),
-          acceptor(asio::make_strand(ioc)),
-          work(ioc.get_executor()) {}
+        : config(std::move(cfg)), storage(st), log(lg), acceptor(ioc), work(ioc.get_executor()) {
+        for (int i = 1; i < config.threads; ++i) {
+            more_iocs.push_back(std::make_unique<asio::io_context>(1));
+            more_work.emplace_back(more_iocs.back()->get_executor());
+        }
+    }
+
+    // The context the next accepted connection lives on.
+    asio::io_context& next_context() {
+        const std::size_t i = next_ioc++ % (more_iocs.size() + 1);
+        return i == 0 ? ioc : *more_iocs[i - 1];
+    }
+    void stop_all() {
+        work.reset();
+        for (auto& w : more_work) w.reset();
+        ioc.stop();
+        for (auto& c : more_iocs) c->stop();
+    }
 
     // A limit was enforced: one log line and one count.
     void limit_reached(Limit l, std::string_view call_sid, std::string_view msg) {
@@ -208,8 +226,9 @@ class WsSession final : public Session,
         }
         websocket::stream_base::timeout t{};
         t.handshake_timeout = std::chrono::seconds(10);
-        // Twilio sends a frame every 20 ms, silence included: a quiet stream is a dead one.
-        t.idle_timeout = std::chrono::seconds(srv_.config.limits.idle_timeout_seconds);
+        // The idle timeout is the session's own (arm_idle): Beast's re-arms its timer on every
+        // read, a cancelled wait and a new one per 20 ms frame.
+        t.idle_timeout = websocket::stream_base::none();
         t.keep_alive_pings = false;
         ws_.set_option(t);
         ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
@@ -227,7 +246,7 @@ class WsSession final : public Session,
         });
     }
 
-    // MediaSink: called on the strand by the media session.
+    // MediaSink: called on the connection's thread by the media session.
     void send_text(std::string frame) override {
         if (closing_) return;
         if (out_bytes_ + frame.size() > srv_.config.limits.send_queue_max_bytes) {
@@ -279,7 +298,30 @@ class WsSession final : public Session,
         if (ec) return fail(ec, "websocket accept");
         srv_.metrics.connections_ws.fetch_add(1);
         srv_.log.info("websocket_open", {{"path", path_}});
+        last_read_ = MediaSession::Clock::now();
+        arm_idle(last_read_ + idle_limit());
         do_read();
+    }
+
+    // Twilio sends a frame every 20 ms, silence included: a quiet stream is a dead one. One
+    // timer per stream wakes at the last read + the limit, and while frames keep coming it
+    // only moves its deadline to there (once per limit, not once per frame).
+    std::chrono::seconds idle_limit() const {
+        return std::chrono::seconds(srv_.config.limits.idle_timeout_seconds);
+    }
+    void arm_idle(MediaSession::Clock::time_point at) {
+        idle_timer_.expires_at(at);
+        idle_timer_.async_wait([w = this->weak_from_this()](error_code ec) {
+            if (auto self = w.lock(); self && !ec) self->on_idle_timer();
+        });
+    }
+    void on_idle_timer() {
+        if (closing_) return;
+        const auto deadline = last_read_ + idle_limit();
+        if (MediaSession::Clock::now() < deadline) return arm_idle(deadline);
+        idle_expired_ = true;  // the read in flight fails; fail() reports the limit
+        error_code ignored;
+        beast::get_lowest_layer(ws_).socket().close(ignored);
     }
 
     void do_read() {
@@ -290,6 +332,7 @@ class WsSession final : public Session,
     void on_read(error_code ec, std::size_t) {
         if (ec) return fail(ec, "read frame");
         const auto arrival = MediaSession::Clock::now();
+        last_read_ = arrival;
         // A slow reader: Twilio keeps sending but has not taken our frames for a long time.
         if (!out_.empty() && !closing_ &&
             arrival - write_progress_ >
@@ -354,7 +397,8 @@ class WsSession final : public Session,
                 fmt::format("a WebSocket message over {} bytes; closed with 1009",
                             srv_.config.limits.max_message_bytes));
         }
-        if (ec == beast::error::timeout && !closing_) {
+        idle_timer_.cancel();
+        if ((idle_expired_ || ec == beast::error::timeout) && !closing_) {
             media_.on_closed("idle_timeout");
             return srv_.limit_reached(Limit::idle_timeout, media_.call_sid(),
                                       fmt::format("nothing received for {} s; stream closed",
@@ -370,6 +414,9 @@ class WsSession final : public Session,
     }
 
     websocket::stream<Stream> ws_;
+    asio::steady_timer idle_timer_{ws_.get_executor()};
+    MediaSession::Clock::time_point last_read_;
+    bool idle_expired_ = false;
     Server::Impl& srv_;
     std::string path_;
     MediaSession media_;
@@ -581,7 +628,7 @@ class DetectSession : public std::enable_shared_from_this<DetectSession> {
 // ---- accepting and stopping ------------------------------------------------------------------
 
 void Server::Impl::do_accept() {
-    acceptor.async_accept(asio::make_strand(ioc), [this](error_code ec, tcp::socket socket) {
+    acceptor.async_accept(next_context(), [this](error_code ec, tcp::socket socket) {
         if (stopping.load()) return;
         if (ec) {
             if (ec != asio::error::operation_aborted)
@@ -629,8 +676,7 @@ void Server::Impl::drain_tick() {
     if (ws_sessions.load() == 0 || std::chrono::steady_clock::now() >= drain_deadline) {
         if (ws_sessions.load() != 0)
             log.warn("drain_timeout", {{"open_streams", std::to_string(ws_sessions.load())}});
-        work.reset();
-        ioc.stop();
+        stop_all();
         return;
     }
     drain_timer->expires_after(std::chrono::milliseconds(20));
@@ -922,8 +968,7 @@ Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Server::~Server() {
     if (impl_) {
         impl_->stopping = true;
-        impl_->work.reset();
-        impl_->ioc.stop();
+        impl_->stop_all();
     }
 }
 
@@ -990,7 +1035,7 @@ void Server::run(bool handle_signals) {
     im.rate_last = std::chrono::steady_clock::now();
     asio::post(im.ioc, [&im] { im.rate_tick(); });
     std::vector<std::thread> threads;
-    for (int i = 1; i < im.config.threads; ++i) threads.emplace_back([&im] { im.ioc.run(); });
+    for (auto& c : im.more_iocs) threads.emplace_back([&c] { c->run(); });
     im.ioc.run();
     for (auto& t : threads) t.join();
     if (signals) {

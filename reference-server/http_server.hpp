@@ -1,5 +1,5 @@
 // The reference server's network side: Boost.Beast HTTP and WebSocket on a small pool of
-// threads (one io_context run by `threads` threads, one strand per connection; no thread per
+// threads (one io_context per thread, each connection on one of them all its life; no thread per
 // call). Plain and TLS connections share the port: the first bytes tell them apart.
 //
 // Routes:

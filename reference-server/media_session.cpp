@@ -317,7 +317,7 @@ void MediaSession::start_transcription(const core::StartMsg& m) {
     mailbox_->sink = &sink_;
     mailbox_->session = this;
     // On a worker thread: store the segment (Storage is thread-safe and outlives the pool's
-    // work), then hand it to the session's strand for the bot.
+    // work), then hand it to the session's thread for the bot.
     transcription_ = speech.transcription->open_stream(
         std::move(hints),
         [box = mailbox_, storage = deps_.storage, &log = deps_.log, call_sid = m.call_sid,
@@ -355,7 +355,7 @@ void MediaSession::start_transcription(const core::StartMsg& m) {
             std::lock_guard lock(box->mu);
             if (!box->sink) return;
             box->sink->post([box, e] {
-                // On the strand; the session may have finished meanwhile.
+                // On the session's thread; the session may have finished meanwhile.
                 MediaSession* s = nullptr;
                 {
                     std::lock_guard l(box->mu);

@@ -7,7 +7,7 @@
 // dropped; the connection is kept, as Twilio keeps a stream going after its 31950/31951
 // warnings. Interarrival jitter (RFC 3550 estimator) and frame counts are kept per track.
 //
-// Thread model: used from one connection's strand only.
+// Thread model: used from one connection's thread (its io_context) only.
 #pragma once
 
 #include <array>
@@ -53,11 +53,11 @@ class MediaSink {
   public:
     virtual ~MediaSink() = default;
     virtual void send_text(std::string frame) = 0;
-    // Runs fn on the session's strand later (transcripts arrive on worker threads); dropped if
+    // Runs fn on the session's thread later (transcripts arrive on worker threads); dropped if
     // the connection is gone by then. Thread-safe. The default runs it at once (tests).
     virtual void post(std::function<void()> fn) { fn(); }
     // For --fault only (faults.hpp): a binary frame, closing (abrupt: without a close frame), and
-    // running fn on the session's strand after a delay (not at all once the socket is gone).
+    // running fn on the session's thread after a delay (not at all once the socket is gone).
     virtual void send_binary(std::string) {}
     virtual void close_stream(bool /*abrupt*/) {}
     virtual void after(std::chrono::milliseconds, std::function<void()>) {}

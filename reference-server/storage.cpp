@@ -411,7 +411,7 @@ class ChannelBuffer {
     void grow(std::size_t n) {
         if (size() < n) bytes_.resize(head_ + n, kMulawSilence);
     }
-    std::uint8_t at(std::size_t i) const { return bytes_[head_ + i]; }
+    const std::uint8_t* data() const { return bytes_.data() + head_; }
     // Drops the first n bytes (committed to the file).
     void consume(std::size_t n) {
         head_ += std::min(n, size());
@@ -552,9 +552,12 @@ struct RecordingState {
         left.grow(n);
         right.grow(n);
         scratch.resize(n * 2);
+        const std::uint8_t* __restrict l = left.data();
+        const std::uint8_t* __restrict r = right.data();
+        std::uint8_t* __restrict out = scratch.data();
         for (std::size_t i = 0; i < n; ++i) {
-            scratch[2 * i] = left.at(i);
-            scratch[2 * i + 1] = right.at(i);
+            out[2 * i] = l[i];
+            out[2 * i + 1] = r[i];
         }
         write_raw(scratch);
         left.consume(n);

@@ -7,7 +7,7 @@
 // crash, Storage::open() repairs the WAVs and marks unfinished streams.
 //
 // Thread model: Storage is shared by all sessions and is thread-safe. A StreamRecorder belongs
-// to one media session and is used from that session's strand only.
+// to one media session and is used from that session's thread only.
 #pragma once
 
 #include <cstdint>

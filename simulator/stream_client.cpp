@@ -112,6 +112,7 @@ class Session : public StreamClient,
           stats_(stats),
           playout_(Clock::now(), plan_.record) {}
     ~Session() {
+        give_back_phase();
         ticker_.remove(tick_id_);
         if (release_id_) ticker_.remove(*release_id_);
     }
@@ -241,9 +242,11 @@ class Session : public StreamClient,
                         plan_.outbound ? "outbound" : "", plan_.custom_parameters.size(),
                         plan_.custom_parameters.size() == 1 ? "" : "s"));
 
-        // The caller's timeline, on absolute deadlines from the stream's start (on the ticker's
-        // grid: up to 0.5 ms before now, so that streams share wake-ups).
-        stream_start_ = Ticker::align_down(now);
+        // The caller's timeline, on absolute deadlines from the stream's start: on the ticker's
+        // grid (so that streams share wake-ups), in its least-taken phase (ticker.hpp), from up
+        // to 0.5 ms before now to 19.5 ms after.
+        stream_start_ = ticker_.take_phase(now);
+        phase_taken_ = true;
         playout_ = Playout(now, plan_.record);
         const std::size_t audio_bytes = plan_.audio ? plan_.audio->size() : 0;
         audio_frames_ = (audio_bytes + kFrameBytes - 1) / kFrameBytes;
@@ -930,6 +933,7 @@ class Session : public StreamClient,
         if (state_ == State::ended) return;
         state_ = State::ended;
         ticker_.cancel(tick_id_);
+        give_back_phase();
         mark_timer_.cancel();
         if (release_id_) ticker_.cancel(*release_id_);
         if (read_timer_) read_timer_->cancel();
@@ -1006,6 +1010,11 @@ class Session : public StreamClient,
     websocket::response_type handshake_res_;
     Clock::time_point connect_started_;
     Clock::time_point stream_start_;
+    bool phase_taken_ = false;  // stream_start_'s phase is held on the ticker
+    void give_back_phase() {
+        if (phase_taken_) ticker_.release_phase(stream_start_);
+        phase_taken_ = false;
+    }
     Clock::time_point next_tick_;
     Clock::time_point audio_end_due_;
     Clock::time_point caller_done_at_;

@@ -74,6 +74,23 @@ void Ticker::cancel(Id id) {
     ++s.gen;  // the heap entry goes stale; it is skipped when it comes up
 }
 
+Ticker::TimePoint Ticker::take_phase(TimePoint now) {
+    const TimePoint first = align_down(now);
+    const int p0 = phase_of(first);
+    int best = 0;
+    for (int d = 1; d < kPhases; ++d)
+        if (phase_load_[static_cast<std::size_t>((p0 + d) % kPhases)] <
+            phase_load_[static_cast<std::size_t>((p0 + best) % kPhases)])
+            best = d;
+    ++phase_load_[static_cast<std::size_t>((p0 + best) % kPhases)];
+    return first + best * kGrid;
+}
+
+void Ticker::release_phase(TimePoint start) {
+    auto& n = phase_load_[static_cast<std::size_t>(phase_of(start))];
+    if (n > 0) --n;
+}
+
 bool Ticker::scheduled(Id id) const {
     return id < slots_.size() && slots_[id].pending;
 }

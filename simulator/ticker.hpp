@@ -13,10 +13,18 @@
 // deadline stays exact: a frame is never sent early, and its lateness is measured against
 // its own deadline.
 //
+// Phases: a new stream does not start its timeline where its connect happened to complete
+// but in the least-taken of the 40 grid phases of the 20 ms period (take_phase, at most
+// 19.5 ms later), as real calls, which start at random times, are spread. Calls that arrive
+// at a constant rate (every 5 ms at 200 calls/s) would otherwise all fall on 4 phases, and
+// the simulator would owe a quarter of its streams a frame at the same instant: its own
+// pacing error, and bursts the server would not see from Twilio.
+//
 // Thread model: one io_context run by one thread (the runner's workers); every call is made on
 // that thread. Light header: Asio stays in ticker.cpp.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -34,6 +42,8 @@ class Ticker {
     using TimePoint = Clock::time_point;
     using Id = std::uint32_t;
     static constexpr std::chrono::microseconds kGrid{500};
+    static constexpr std::chrono::milliseconds kPeriod{20};  // one media frame
+    static constexpr int kPhases = static_cast<int>(kPeriod / kGrid);
 
     // t rounded down to the grid.
     static TimePoint align_down(TimePoint t) {
@@ -67,6 +77,17 @@ class Ticker {
     void schedule(Id id, TimePoint due);
     // Drops the client's pending deadline, if any.
     void cancel(Id id);
+
+    // The start of a new 20 ms timeline: of the grid points from align_down(now) to 19.5 ms
+    // later, the earliest in the phase fewest timelines hold; that phase is held until
+    // release_phase(start).
+    TimePoint take_phase(TimePoint now);
+    void release_phase(TimePoint start);
+    // Timelines holding phase p (0..kPhases-1).
+    std::uint32_t phase_load(int p) const { return phase_load_[static_cast<std::size_t>(p)]; }
+    static int phase_of(TimePoint t) {
+        return static_cast<int>((t.time_since_epoch() / kGrid) % kPhases);
+    }
 
     bool scheduled(Id id) const;
     std::size_t clients() const { return clients_; }
@@ -106,6 +127,7 @@ class Ticker {
     bool dispatching_ = false;
     bool shut_down_ = false;
     std::uint64_t wakeups_ = 0;
+    std::array<std::uint32_t, kPhases> phase_load_{};
 };
 
 }  // namespace mediasim::sim

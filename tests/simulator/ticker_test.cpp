@@ -167,3 +167,37 @@ TEST(Ticker, AlignDownIsOnTheGrid) {
     EXPECT_EQ(a.time_since_epoch() % Ticker::kGrid, Clock::duration::zero());
     EXPECT_EQ(Ticker::align_down(a), a);
 }
+
+TEST(Ticker, NewTimelinesSpreadOverThePhasesOfThePeriod) {
+    boost::asio::io_context io;
+    Ticker& t = Ticker::of(io);
+    // Streams that all connect at the same instant (as calls arriving every 5 ms or 20 ms
+    // would, modulo 20 ms) get distinct phases, the earliest first, never before now's grid
+    // point and never a period later.
+    const auto now = Clock::now();
+    const auto first = Ticker::align_down(now);
+    std::vector<Ticker::TimePoint> starts;
+    for (int i = 0; i < Ticker::kPhases; ++i) {
+        const auto s = t.take_phase(now);
+        EXPECT_GE(s, first);
+        EXPECT_LT(s, first + Ticker::kPeriod);
+        EXPECT_EQ(Ticker::align_down(s), s);
+        EXPECT_EQ(s, first + i * Ticker::kGrid) << i;
+        starts.push_back(s);
+    }
+    for (int p = 0; p < Ticker::kPhases; ++p) EXPECT_EQ(t.phase_load(p), 1u) << p;
+    // A second round fills them again evenly; a released phase is the next one taken, even
+    // when it lies later than others.
+    for (int i = 0; i < Ticker::kPhases; ++i) t.take_phase(now + 7ms);
+    for (int p = 0; p < Ticker::kPhases; ++p) EXPECT_EQ(t.phase_load(p), 2u) << p;
+    t.release_phase(starts[31]);
+    t.release_phase(starts[31] + 3 * Ticker::kPeriod);  // same phase, later period
+    EXPECT_EQ(t.phase_load(Ticker::phase_of(starts[31])), 0u);
+    const auto again = t.take_phase(now);
+    EXPECT_EQ(Ticker::phase_of(again), Ticker::phase_of(starts[31]));
+    EXPECT_EQ(again, starts[31]);
+    // Releasing more than was taken does not wrap.
+    t.release_phase(again);
+    t.release_phase(again);
+    EXPECT_EQ(t.phase_load(Ticker::phase_of(again)), 0u);
+}
