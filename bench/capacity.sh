@@ -34,6 +34,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 cd "$root"
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 
 steps=("$@")
 [[ ${#steps[@]} -eq 0 ]] && steps=(100 250 500 1000 1500 2000)
@@ -47,13 +49,6 @@ BUILD=${BUILD:-1}
 BUILD_DIR=${BUILD_DIR:-build-rel}
 NICE=${NICE:-0}
 
-cpu_count() {  # number of CPUs in a taskset list like "0", "0,1", "0-1"
-    python3 -c 'import sys
-n=0
-for p in sys.argv[1].split(","):
-    a,_,b=p.partition("-"); n+= (int(b)-int(a)+1) if b else 1
-print(n)' "$1"
-}
 if [[ $PIN == 1 ]]; then
     SIM_THREADS=${SIM_THREADS:-$(cpu_count "$SIM_CPUS")}
     SERVER_THREADS=${SERVER_THREADS:-$(cpu_count "$SERVER_CPUS")}
@@ -112,20 +107,6 @@ grep -q "silence: $HOLD" "$scenario" || {
     exit 2
 }
 
-# sample PID FILE: one line per 0.25 s: monotonic seconds, utime+stime ticks, VmHWM kB, VmRSS kB.
-sample() {
-    local pid=$1 out=$2
-    while [[ -r /proc/$pid/stat ]]; do
-        local stat hwm rss now
-        stat=$(cat "/proc/$pid/stat" 2>/dev/null) || break
-        hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null) || break
-        rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null) || break
-        now=$(cut -d' ' -f1 /proc/uptime)
-        # Fields after the "(comm)": state is $3 overall; utime=$14, stime=$15.
-        echo "$now $(echo "${stat##*) }" | awk '{print $12 + $13}') $hwm $rss" >>"$out"
-        sleep 0.25
-    done
-}
 
 tick=$(getconf CLK_TCK)
 echo "# mediasim capacity bench, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
@@ -152,12 +133,7 @@ for i in "${!steps[@]}"; do
     "${server_pin[@]}" "$server" --listen 127.0.0.1:0 --data "$step/data" \
         --threads "$SERVER_THREADS" >"$step/server.log" 2>&1 &
     server_pid=$!
-    port=""
-    for _ in $(seq 100); do
-        port=$(sed -n '1s|^listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$step/server.log")
-        [[ -n $port ]] && break
-        sleep 0.05
-    done
+    port=$(wait_port "$step/server.log")
     [[ -n $port ]] || {
         echo "capacity.sh: the server did not start:" >&2
         cat "$step/server.log" >&2
@@ -196,9 +172,7 @@ for i in "${!steps[@]}"; do
     wait "$sim_sampler" 2>/dev/null
     set -e
     t_end=$(cut -d' ' -f1 /proc/uptime)
-    python3 -c 'import sys, urllib.request
-print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
-        "http://127.0.0.1:$port/metrics" >"$step/metrics.txt" 2>/dev/null || : >"$step/metrics.txt"
+    fetch "http://127.0.0.1:$port/metrics" >"$step/metrics.txt"
     kill "$sampler_pid" 2>/dev/null || true
     wait "$sampler_pid" 2>/dev/null || true
     sampler_pid=""

@@ -78,6 +78,7 @@ int main(int argc, char** argv) {
         transcription = std::move(*t);
         speech.transcription = transcription.get();
         speech.hints_by_flow = tc.hints;
+        speech.default_flow = to_string(config.flow);
         log.info("transcription", {{"engine", tc.engine},
                                    {"workers", std::to_string(tc.workers)},
                                    {"hints", std::to_string(tc.hints.size())}});

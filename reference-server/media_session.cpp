@@ -309,10 +309,10 @@ void MediaSession::on_start(core::StartMsg& m) {
 void MediaSession::start_transcription(const core::StartMsg& m) {
     const auto& speech = *deps_.speech;
     Hints hints;
-    if (auto flow = deps_.calls.flow_of(m.call_sid)) {
-        auto it = speech.hints_by_flow.find(to_string(*flow));
-        if (it != speech.hints_by_flow.end()) hints = it->second;
-    }
+    const auto flow = deps_.calls.flow_of(m.call_sid);
+    const std::string flow_name = flow ? std::string(to_string(*flow)) : speech.default_flow;
+    if (auto it = speech.hints_by_flow.find(flow_name); it != speech.hints_by_flow.end())
+        hints = it->second;
     mailbox_ = std::make_shared<Mailbox>();
     mailbox_->sink = &sink_;
     mailbox_->session = this;

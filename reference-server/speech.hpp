@@ -188,6 +188,9 @@ WerCount word_errors(std::string_view reference, std::string_view hypothesis);
 struct SpeechServices {
     TranscriptionService* transcription = nullptr;
     std::map<std::string, Hints> hints_by_flow;  // "stream", "greet", "fork", "gather"
+    // The flow whose hints a stream gets when this server did not answer its call (a stream
+    // opened directly, as `mediasim call --stream` does): the server's configured flow.
+    std::string default_flow = "stream";
     std::shared_ptr<const Assistant> assistant;
     std::map<std::string, std::vector<std::uint8_t>> voice;  // text → μ-law (greeting, answers)
 };

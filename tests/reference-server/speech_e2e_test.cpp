@@ -54,7 +54,10 @@ std::pair<int, std::string> get(std::uint16_t port, const std::string& target) {
     return {std::stoi(in.substr(sp + 1, 3)), in.substr(body + 4)};
 }
 
-TEST(TranscriptionE2E, ASpokenSentenceComesBackThroughTheApi) {
+// A spoken sentence, the hints of the `stream` flow; the call either goes through the webhook
+// (the server answered it: the flow is known) or opens the media stream directly (the server's
+// configured flow, `stream`, is the one whose hints apply).
+void spoken_sentence_comes_back(bool through_webhook) {
     const fs::path dir = mediasim::test::fresh_temp_dir("mediasim_speech_e2e");
     {
         std::ofstream cfg(dir / "server.yaml");
@@ -77,9 +80,15 @@ TEST(TranscriptionE2E, ASpokenSentenceComesBackThroughTheApi) {
     const std::string base = server.base();
     const auto port = server.port();
 
-    auto call = Subprocess::spawn({bin("mediasim").string(), "call", "--webhook", base + "/voice",
-                                   "--audio", (dir / "said.wav").string(), "--tail", "1"},
-                                  dir / "call.log");
+    std::vector<std::string> target = {"--webhook", base + "/voice"};
+    if (!through_webhook)
+        target = {"--stream", "ws://127.0.0.1:" + std::to_string(port) + "/media"};
+    std::vector<std::string> args = {bin("mediasim").string(), "call"};
+    args.insert(args.end(), target.begin(), target.end());
+    for (std::string a : {std::string("--audio"), (dir / "said.wav").string(),
+                          std::string("--tail"), std::string("1")})
+        args.push_back(std::move(a));
+    auto call = Subprocess::spawn(args, dir / "call.log");
     ASSERT_TRUE(call.ok());
     ASSERT_EQ(call->wait(60s), 0) << call->tail(30);
     std::smatch m;
@@ -129,6 +138,14 @@ TEST(TranscriptionE2E, ASpokenSentenceComesBackThroughTheApi) {
         << metrics;
     EXPECT_EQ(server.stop(), 0) << server.tail(20);
     fs::remove_all(dir);
+}
+
+TEST(TranscriptionE2E, ASpokenSentenceComesBackThroughTheApi) {
+    spoken_sentence_comes_back(true);
+}
+
+TEST(TranscriptionE2E, AStreamOpenedDirectlyGetsTheConfiguredFlowsHints) {
+    spoken_sentence_comes_back(false);
 }
 
 }  // namespace
