@@ -48,8 +48,8 @@
 
 #include "core/g711.hpp"
 #include "core/ids.hpp"
-#include "core/wav.hpp"
 #include "core/protocol.hpp"
+#include "core/wav.hpp"
 #include "simulator/ws_frame.hpp"
 
 namespace {
@@ -143,9 +143,9 @@ struct Stream {
     State state = State::upgrading;
     std::string stream_sid;
     std::string call_sid;
-    std::string pending;       // bytes not yet taken by the socket (sent before anything newer)
-    std::string response;      // the upgrade response, until its end
-    Clock::time_point start;   // the media timeline's origin
+    std::string pending;      // bytes not yet taken by the socket (sent before anything newer)
+    std::string response;     // the upgrade response, until its end
+    Clock::time_point start;  // the media timeline's origin
     Clock::time_point stop_at;
     std::uint64_t seq = 1;
     std::uint64_t chunk = 0;
@@ -160,7 +160,8 @@ struct Due {
 
 class Load {
   public:
-    explicit Load(Options o) : opt_(std::move(o)), streams_(static_cast<std::size_t>(opt_.streams)) {
+    explicit Load(Options o)
+        : opt_(std::move(o)), streams_(static_cast<std::size_t>(opt_.streams)) {
         addrinfo hints{};
         hints.ai_family = AF_UNSPEC;
         hints.ai_socktype = SOCK_STREAM;
@@ -211,12 +212,13 @@ class Load {
             const int timeout_ms =
                 left <= Clock::duration::zero()
                     ? 0
-                    : static_cast<int>(
-                          std::chrono::ceil<std::chrono::milliseconds>(left).count());
+                    : static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(left).count());
             // epoll_wait's millisecond timeout, then the rest precisely.
             const int n = epoll_wait(ep_, evs.data(), static_cast<int>(evs.size()),
                                      timeout_ms > 1 ? timeout_ms - 1 : 0);
-            for (int k = 0; k < n; ++k) on_event(static_cast<int>(evs[static_cast<std::size_t>(k)].data.u32), evs[static_cast<std::size_t>(k)].events, buf, sizeof buf);
+            for (int k = 0; k < n; ++k)
+                on_event(static_cast<int>(evs[static_cast<std::size_t>(k)].data.u32),
+                         evs[static_cast<std::size_t>(k)].events, buf, sizeof buf);
             if (n == 0) {
                 const auto rest = wake - Clock::now();
                 if (rest > Clock::duration::zero()) {
@@ -265,7 +267,9 @@ class Load {
             while (true) {
                 const ssize_t got = recv(s.fd, buf, cap, 0);
                 if (got > 0) {
-                    if (s.state == State::upgrading) on_upgrade_bytes(i, s, std::string_view(buf, static_cast<std::size_t>(got)));
+                    if (s.state == State::upgrading)
+                        on_upgrade_bytes(i, s,
+                                         std::string_view(buf, static_cast<std::size_t>(got)));
                     if (static_cast<std::size_t>(got) < cap) break;
                     continue;
                 }
@@ -322,16 +326,15 @@ class Load {
         if (s.state != State::running) return;
         const auto now = Clock::now();
         if (d.at >= s.stop_at) return finish(s);
-        lateness_us_.push_back(static_cast<float>(
-            std::chrono::duration<double, std::micro>(now - d.at).count()));
+        lateness_us_.push_back(
+            static_cast<float>(std::chrono::duration<double, std::micro>(now - d.at).count()));
         ++s.chunk;
         out_.assign(sim::kWsHeaderRoom, '\0');
         const std::size_t frames = audio_.size() / kFrameBytes;
         const std::size_t f = (s.chunk + s.offset) % frames;
-        core::append_media_json(out_, s.stream_sid, s.seq++, core::Track::inbound, s.chunk,
-                                s.chunk * 20,
-                                std::span<const std::uint8_t>(audio_.data() + f * kFrameBytes,
-                                                              kFrameBytes));
+        core::append_media_json(
+            out_, s.stream_sid, s.seq++, core::Track::inbound, s.chunk, s.chunk * 20,
+            std::span<const std::uint8_t>(audio_.data() + f * kFrameBytes, kFrameBytes));
         write_frame(s);
         ++frames_;
         dues_.push({d.at + kFrame, d.stream});
@@ -350,7 +353,8 @@ class Load {
         flush(s);
         if (s.state == State::failed) return;
         s.state = State::closing;
-        dues_.push({Clock::now() + std::chrono::seconds(2), static_cast<int>(&s - streams_.data())});
+        dues_.push(
+            {Clock::now() + std::chrono::seconds(2), static_cast<int>(&s - streams_.data())});
     }
 
     void complete(Stream& s) {
