@@ -144,6 +144,19 @@ std::string media_frame() {
     return f;
 }
 
+// An edge-triggered epoll set reading fds; each event carries its fd's index.
+int epoll_of(const std::vector<int>& fds) {
+    const int ep = epoll_create1(0);
+    if (ep < 0) die_errno("epoll_create1");
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLET;
+        ev.data.u32 = static_cast<std::uint32_t>(i);
+        epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
+    }
+    return ep;
+}
+
 struct Result {
     double cpu_s = 0;
     std::uint64_t frames = 0;  // written (sender) or read (receiver) in the window
@@ -205,13 +218,7 @@ int main(int argc, char** argv) {
 
     std::thread receiver([&] {
         pin(opt.receiver_cpu);
-        const int ep = epoll_create1(0);
-        for (int i = 0; i < opt.streams; ++i) {
-            epoll_event ev{};
-            ev.events = EPOLLIN | EPOLLET;
-            ev.data.u32 = static_cast<std::uint32_t>(i);
-            epoll_ctl(ep, EPOLL_CTL_ADD, server[static_cast<std::size_t>(i)], &ev);
-        }
+        const int ep = epoll_of(server);
         std::vector<epoll_event> evs(256);
         char buf[16384];
         bool measuring = false;
@@ -262,15 +269,7 @@ int main(int argc, char** argv) {
         std::vector<std::vector<int>> slot_streams(kSlots);
         for (int i = 0; i < opt.streams; ++i)
             slot_streams[static_cast<std::size_t>(i % kSlots)].push_back(i);
-        const int ep = epoll_create1(0);
-        if (opt.echo) {
-            for (int i = 0; i < opt.streams; ++i) {
-                epoll_event ev{};
-                ev.events = EPOLLIN | EPOLLET;
-                ev.data.u32 = static_cast<std::uint32_t>(i);
-                epoll_ctl(ep, EPOLL_CTL_ADD, client[static_cast<std::size_t>(i)], &ev);
-            }
-        }
+        const int ep = epoll_of(opt.echo ? client : std::vector<int>{});
         std::vector<epoll_event> evs(256);
         char buf[16384];
         bool measuring = false;
