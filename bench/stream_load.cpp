@@ -46,6 +46,8 @@
 #include <string_view>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "core/g711.hpp"
 #include "core/ids.hpp"
 #include "core/protocol.hpp"
@@ -94,7 +96,8 @@ Options parse(int argc, char** argv) {
         char* end = nullptr;
         const double d = std::strtod(v.c_str(), &end);
         if (v.empty() || *end || d < lo)
-            usage(std::string(flag) + ": \"" + v + "\" is not a number >= " + std::to_string(lo));
+            usage(std::string(flag) + ": \"" + v +
+                  "\" is not a number >= " + fmt::format("{}", lo));
         return d;
     };
     for (int i = 1; i < argc; ++i) {
@@ -392,7 +395,9 @@ class Load {
                 continue;
             }
             if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOTCONN)) return;
-            return fail(s, std::string("write: ") + std::strerror(errno));
+            // Before the upgrade the first write is where a failed connect shows.
+            return fail(s, std::string(s.state == State::upgrading ? "connect: " : "write: ") +
+                               std::strerror(errno));
         }
     }
 

@@ -1,12 +1,8 @@
 // Transcription end to end: the real mediasim-server (PocketSphinx, with hints) and a real call
 // from `mediasim call` speaking an espeak-ng sentence; the transcript comes back through the API
 // (JSON segments and plain text) and the transcription gauges through /metrics.
-#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -26,33 +22,6 @@ using mediasim::sim::Subprocess;
 using mediasim::test::bin;
 using mediasim::test::slurp;
 using namespace std::chrono_literals;
-
-// GET on loopback; returns {status, body}.
-std::pair<int, std::string> get(std::uint16_t port, const std::string& target) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    timeval tv{10, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        ::close(fd);
-        return {0, ""};
-    }
-    const auto req = fmt::format(
-        "GET {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n", target, port);
-    (void)::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
-    std::string in;
-    char buf[8192];
-    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
-        in.append(buf, static_cast<std::size_t>(n));
-    ::close(fd);
-    const auto sp = in.find(' ');
-    const auto body = in.find("\r\n\r\n");
-    if (sp == std::string::npos || body == std::string::npos) return {0, in};
-    return {std::stoi(in.substr(sp + 1, 3)), in.substr(body + 4)};
-}
 
 // A spoken sentence, the hints of the `stream` flow; the call either goes through the webhook
 // (the server answered it: the flow is known) or opens the media stream directly (the server's
@@ -101,7 +70,7 @@ void spoken_sentence_comes_back(bool through_webhook) {
     // done: poll (bounded).
     std::pair<int, std::string> text;
     for (int i = 0; i < 100; ++i) {
-        text = get(port, "/api/calls/" + sid + "/transcript");
+        text = mediasim::test::http_get(port, "/api/calls/" + sid + "/transcript");
         if (text.first == 200 && !text.second.empty()) break;
         std::this_thread::sleep_for(100ms);
     }
@@ -110,7 +79,7 @@ void spoken_sentence_comes_back(bool through_webhook) {
               std::string::npos)
         << text.second << server.tail(20);
 
-    auto [status, body] = get(port, "/api/calls/" + sid);
+    auto [status, body] = mediasim::test::http_get(port, "/api/calls/" + sid);
     ASSERT_EQ(status, 200);
     auto j = nlohmann::json::parse(body, nullptr, false);
     ASSERT_TRUE(j.is_object()) << body;
@@ -127,7 +96,7 @@ void spoken_sentence_comes_back(bool through_webhook) {
     }
     EXPECT_TRUE(found_final) << body;
 
-    auto [mstatus, metrics] = get(port, "/metrics");
+    auto [mstatus, metrics] = mediasim::test::http_get(port, "/metrics");
     ASSERT_EQ(mstatus, 200);
     EXPECT_NE(metrics.find("\nmediasim_server_transcription_queue_depth 0"), std::string::npos)
         << metrics;

@@ -1,10 +1,14 @@
 // What the end-to-end tests share: where the built binaries are, reading a file whole, a
-// scratch directory, and the reference server started on a free loopback port.
+// scratch directory, a GET on loopback, and the reference server started on a free loopback
+// port.
 // Header-only; the tests that use ReferenceServer link mediasim::sim (for Subprocess).
 #pragma once
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -14,6 +18,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "simulator/subprocess.hpp"
@@ -41,6 +46,33 @@ inline fs::path fresh_temp_dir(std::string_view prefix) {
     fs::remove_all(dir);
     fs::create_directories(dir);
     return dir;
+}
+
+// GET on loopback; returns {status, body}.
+inline std::pair<int, std::string> http_get(std::uint16_t port, const std::string& target) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    timeval tv{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        ::close(fd);
+        return {0, ""};
+    }
+    const auto req = fmt::format(
+        "GET {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n", target, port);
+    (void)::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+    std::string in;
+    char buf[8192];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
+        in.append(buf, static_cast<std::size_t>(n));
+    ::close(fd);
+    const auto sp = in.find(' ');
+    const auto body = in.find("\r\n\r\n");
+    if (sp == std::string::npos || body == std::string::npos) return {0, in};
+    return {std::stoi(in.substr(sp + 1, 3)), in.substr(body + 4)};
 }
 
 // mediasim-server --listen 127.0.0.1:0 --data DIR/server-data EXTRA..., its output in
