@@ -75,11 +75,7 @@ if (($(ulimit -n) < 2 * max_step + 256)); then
     exit 2
 fi
 
-if [[ $BUILD == 1 ]]; then
-    export CCACHE_BASEDIR=$root
-    cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMEDIASIM_BUILD_TESTS=OFF >/dev/null
-    cmake --build "$BUILD_DIR" -j2 --target mediasim mediasim-server >/dev/null
-fi
+[[ $BUILD == 1 ]] && build_release mediasim mediasim-server
 sim=$root/$BUILD_DIR/bin/mediasim
 server=$root/$BUILD_DIR/bin/mediasim-server
 [[ -x $sim && -x $server ]] || {
@@ -88,14 +84,7 @@ server=$root/$BUILD_DIR/bin/mediasim-server
 }
 
 tmp=$(mktemp -d -t mediasim-capacity.XXXXXX)
-server_pid=""
-sampler_pid=""
-cleanup() {
-    [[ -n $sampler_pid ]] && kill "$sampler_pid" 2>/dev/null || true
-    [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 
 # The scenario with this run's hold time; the audio path made absolute.
 scenario=$tmp/capacity_call.yaml

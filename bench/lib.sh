@@ -40,3 +40,20 @@ fetch() {
     python3 -c 'import sys, urllib.request
 print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' "$1" 2>/dev/null || true
 }
+
+# build_release TARGET...: configure and build these targets, Release, in $BUILD_DIR.
+build_release() {
+    export CCACHE_BASEDIR=$root
+    cmake -S "$root" -B "$root/$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+        -DMEDIASIM_BUILD_TESTS=OFF >/dev/null
+    cmake --build "$root/$BUILD_DIR" -j2 --target "$@" >/dev/null
+}
+
+# The EXIT trap of a bench that runs a server and samplers: stops what is left, removes $tmp.
+server_pid=""
+sampler_pid=""
+bench_cleanup() {
+    [[ -n $sampler_pid ]] && kill "$sampler_pid" 2>/dev/null || true
+    [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+    [[ -n ${tmp:-} ]] && rm -rf "$tmp"
+}

@@ -54,11 +54,7 @@ BUILD=${BUILD:-1}
 BUILD_DIR=${BUILD_DIR:-build-rel}
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-if [[ $BUILD == 1 ]]; then
-    export CCACHE_BASEDIR=$root
-    cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMEDIASIM_BUILD_TESTS=OFF >/dev/null
-    cmake --build "$BUILD_DIR" -j2 --target mediasim-server stream_load >/dev/null
-fi
+[[ $BUILD == 1 ]] && build_release mediasim-server stream_load
 server=$root/$BUILD_DIR/bin/mediasim-server
 load=$root/$BUILD_DIR/bin/stream_load
 [[ -x $server && -x $load ]] || {
@@ -67,14 +63,7 @@ load=$root/$BUILD_DIR/bin/stream_load
 }
 
 tmp=$(mktemp -d -t mediasim-server-capacity.XXXXXX)
-server_pid=""
-sampler_pid=""
-cleanup() {
-    [[ -n $sampler_pid ]] && kill "$sampler_pid" 2>/dev/null || true
-    [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 
 config=()
 load_audio=()
