@@ -25,7 +25,8 @@
 #
 # Environment:
 #   SERVER_CPUS=0-1 SERVER_THREADS=2   taskset list and --threads of the server
-#   LOAD_CPUS=1                        the sender's CPU (it is one thread)
+#   LOAD_CPUS=                         the sender's CPU (one thread; default unpinned: pinned
+#                                      beside one of the server's threads it starves that one)
 #   HOLD=30 RAMP_S=5                   seconds each stream holds; the ramp takes RAMP_S seconds
 #   TRANSCRIBE=0                       1: PocketSphinx on every stream (WORKERS=1 engines), the
 #                                      caller saying scenarios/audio/hello.wav then 1 s of
@@ -44,7 +45,7 @@ steps=("$@")
 [[ ${#steps[@]} -eq 0 ]] && steps=(500 1000 1500 2000)
 SERVER_CPUS=${SERVER_CPUS:-0-1}
 SERVER_THREADS=${SERVER_THREADS:-$(cpu_count "$SERVER_CPUS")}
-LOAD_CPUS=${LOAD_CPUS:-1}
+LOAD_CPUS=${LOAD_CPUS-}
 HOLD=${HOLD:-30}
 RAMP_S=${RAMP_S:-5}
 TRANSCRIBE=${TRANSCRIBE:-0}
@@ -85,12 +86,14 @@ EOF
     config=(--config "$tmp/server.yaml")
     load_audio=(--audio "$audio")
 fi
+load_cpu=()
+[[ -n $LOAD_CPUS ]] && load_cpu=(--cpu "$LOAD_CPUS")
 nice_cmd=()
 [[ $NICE != 0 ]] && nice_cmd=(nice -n "$NICE")
 
 tick=$(getconf CLK_TCK)
 echo "# mediasim server capacity bench, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
-echo "# build: Release ($BUILD_DIR); server on CPUs $SERVER_CPUS (--threads $SERVER_THREADS), recording on$([[ $TRANSCRIBE == 1 ]] && echo ", PocketSphinx x $WORKERS on every stream$([[ ${HINTS:-0} == 1 ]] && echo ' (phrase-list hints)')"); stream_load on CPU $LOAD_CPUS; hold ${HOLD}s, ramp ${RAMP_S}s"
+echo "# build: Release ($BUILD_DIR); server on CPUs $SERVER_CPUS (--threads $SERVER_THREADS), recording on$([[ $TRANSCRIBE == 1 ]] && echo ", PocketSphinx x $WORKERS on every stream$([[ ${HINTS:-0} == 1 ]] && echo ' (phrase-list hints)')"); stream_load on CPU ${LOAD_CPUS:-any}; hold ${HOLD}s, ramp ${RAMP_S}s"
 [[ $NICE != 0 ]] && echo "# both processes at nice $NICE"
 echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%7s %6s %5s | %6s %6s | %6s %7s | %8s %7s | %8s |%s %s\n' streams done fail "load%" "p99ms" \
@@ -126,7 +129,7 @@ for n in "${steps[@]}"; do
     mid_pid=$!
     set +e
     "${nice_cmd[@]}" "$load" --url "ws://127.0.0.1:$port/media" --streams "$n" --rate "$rate" \
-        --hold "$HOLD" --cpu "$LOAD_CPUS" "${load_audio[@]}" >"$step/load.out" 2>"$step/load.err"
+        --hold "$HOLD" "${load_cpu[@]}" "${load_audio[@]}" >"$step/load.out" 2>"$step/load.err"
     set -e
     wait "$mid_pid" 2>/dev/null || true
     fetch "http://127.0.0.1:$port/metrics" >"$step/metrics.txt"
