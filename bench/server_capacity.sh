@@ -21,7 +21,7 @@
 #
 # A step passes when every stream completed and no frame was queued over 100 ms (and, with
 # TRANSCRIBE=1, the workers under 90 % busy and the server under 90 % of a core: both keep up;
-# run it with SERVER_CPUS=0 for streams per core).
+# run it with SERVER_CPUS=0 LOAD_CPUS=1 for streams per core).
 #
 # Environment:
 #   SERVER_CPUS=0-1 SERVER_THREADS=2   taskset list and --threads of the server
