@@ -150,20 +150,26 @@ RunResult run_load(const RunOptions& opts, const CallStarter& start) {
     std::int64_t active = 0;  // guarded by mu
     std::uint64_t ended = 0;  // guarded by mu
 
-    // Gathers every worker's interval on its own thread and merges them.
+    // Gathers every worker's interval on its own thread and merges them. Each worker swaps its
+    // interval for a zeroed spare (O(1) on its thread); merging and zeroing the returned one
+    // for next time happen here.
+    std::vector<Interval> spares(workers.size());
     auto gather = [&](Interval& merged, std::vector<CallOutcome>& outcomes) {
         std::vector<std::future<std::pair<Interval, std::vector<CallOutcome>>>> fs;
-        for (auto& w : workers) {
+        for (std::size_t i = 0; i < workers.size(); ++i) {
             auto p =
                 std::make_shared<std::promise<std::pair<Interval, std::vector<CallOutcome>>>>();
             fs.push_back(p->get_future());
-            boost::asio::post(w->io, [p, &w] {
-                p->set_value({w->stats.take_interval(), w->stats.take_outcomes()});
+            auto fresh = std::make_shared<Interval>(std::move(spares[i]));
+            boost::asio::post(workers[i]->io, [p, fresh, &w = workers[i]] {
+                p->set_value({w->stats.swap_interval(std::move(*fresh)), w->stats.take_outcomes()});
             });
         }
-        for (auto& f : fs) {
-            auto [iv, os] = f.get();
+        for (std::size_t i = 0; i < fs.size(); ++i) {
+            auto [iv, os] = fs[i].get();
             merged.add(iv);
+            iv.reset();
+            spares[i] = std::move(iv);
             outcomes.insert(outcomes.end(), std::make_move_iterator(os.begin()),
                             std::make_move_iterator(os.end()));
         }

@@ -68,6 +68,12 @@ void WorkerStats::call_ended(const CallOutcome& o) {
     outcomes_.push_back(o);
 }
 
+Interval WorkerStats::swap_interval(Interval&& fresh) {
+    Interval out = std::move(interval_);
+    interval_ = std::move(fresh);
+    return out;
+}
+
 Interval WorkerStats::take_interval() {
     Interval out = interval_;  // copies the histograms; a worker does this once per interval
     interval_.reset();

@@ -163,3 +163,26 @@ TEST(Runner, ConstantRatePacesStarts) {
     EXPECT_GE(r.info.duration_seconds, 0.2);
     EXPECT_EQ(calls.max_active.load(), 1);
 }
+
+TEST(WorkerStats, SwapIntervalHandsOverWhatWasRecordedAndGoesOnInTheFreshOne) {
+    WorkerStats s;
+    s.record(Metric::pacing_error, 100);
+    s.record(Metric::pacing_error, 300);
+    s.message_sent();
+    Interval first = s.swap_interval(Interval());
+    EXPECT_EQ(first.metrics[static_cast<int>(Metric::pacing_error)].total_count(), 2);
+    EXPECT_EQ(first.metrics[static_cast<int>(Metric::pacing_error)].max(), 300);
+    EXPECT_EQ(first.messages_sent, 1u);
+    // The fresh interval is the one recorded into now; the first is not touched again.
+    s.record(Metric::pacing_error, 7);
+    first.reset();
+    Interval second = s.swap_interval(std::move(first));
+    EXPECT_EQ(second.metrics[static_cast<int>(Metric::pacing_error)].total_count(), 1);
+    EXPECT_EQ(second.metrics[static_cast<int>(Metric::pacing_error)].min(), 7);
+    EXPECT_EQ(second.messages_sent, 0u);
+    // And the reset one that went back in records from zero.
+    s.record(Metric::pacing_error, 9);
+    const Interval third = s.take_interval();
+    EXPECT_EQ(third.metrics[static_cast<int>(Metric::pacing_error)].total_count(), 1);
+    EXPECT_EQ(third.metrics[static_cast<int>(Metric::pacing_error)].min(), 9);
+}
