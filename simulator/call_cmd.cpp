@@ -10,7 +10,6 @@
 #include "core/cli.hpp"
 #include "core/g711.hpp"
 #include "core/wav.hpp"
-#include "net/tls.hpp"
 #include "simulator/call.hpp"
 #include "simulator/commands.hpp"
 
@@ -139,19 +138,9 @@ int cmd_call(Args args) {
         if (!audio) return usage("--audio: " + audio.error().to_string());
         cfg->audio = std::make_shared<const std::vector<std::uint8_t>>(std::move(*audio));
     }
-    auto net = std::make_shared<NetConfig>();
-    for (const auto& c : connect_to) {
-        auto ct = parse_connect_to(c);
-        if (!ct) return usage(ct.error().to_string());
-        net->connect_to.push_back(*ct);
-    }
-    net::ClientTlsOptions tls;
-    tls.insecure = insecure;
-    tls.ca_file = ca_file;
-    auto ctx = net::make_client_tls(tls);
-    if (!ctx) return usage(ctx.error().to_string());
-    net->tls = *ctx;
-    cfg->net = net;
+    auto net = make_net_config(connect_to, insecure, ca_file);
+    if (!net) return usage(net.error().to_string());
+    cfg->net = *net;
     if (!quiet)
         cfg->timeline = [](std::chrono::milliseconds t, const std::string& line) {
             std::printf("%8.3f  %s\n", static_cast<double>(t.count()) / 1000.0, line.c_str());

@@ -9,7 +9,6 @@
 #include <fstream>
 
 #include "core/cli.hpp"
-#include "net/tls.hpp"
 #include "reports/conformance.hpp"
 #include "reports/html.hpp"
 #include "reports/markdown.hpp"
@@ -133,22 +132,12 @@ int cmd_check(Args args) {
     o.long_call = std::chrono::seconds(long_duration > 0 ? long_duration : long_call ? 600 : 0);
     o.response_within =
         std::chrono::milliseconds(static_cast<std::int64_t>(response_within * 1000));
-    auto net = std::make_shared<NetConfig>();
-    net->request_timeout =
+    auto net = make_net_config(connect_to, insecure, ca_file);
+    if (!net) return usage(net.error().to_string());
+    (*net)->request_timeout =
         std::chrono::milliseconds(static_cast<std::int64_t>(webhook_timeout * 1000));
-    net->connect_timeout = std::min(net->connect_timeout, net->request_timeout);
-    for (const auto& c : connect_to) {
-        auto ct = parse_connect_to(c);
-        if (!ct) return usage(ct.error().to_string());
-        net->connect_to.push_back(*ct);
-    }
-    net::ClientTlsOptions tls;
-    tls.insecure = insecure;
-    tls.ca_file = ca_file;
-    auto ctx = net::make_client_tls(tls);
-    if (!ctx) return usage(ctx.error().to_string());
-    net->tls = *ctx;
-    o.net = net;
+    (*net)->connect_timeout = std::min((*net)->connect_timeout, (*net)->request_timeout);
+    o.net = *net;
     if (!quiet)
         o.progress = [](const std::string& line) {
             std::fprintf(stderr, "mediasim check: %s\n", line.c_str());

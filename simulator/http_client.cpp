@@ -6,12 +6,31 @@
 #include <boost/beast/http.hpp>
 #include <variant>
 
+#include "net/tls.hpp"
 #include "simulator/beast_util.hpp"
 
 namespace mediasim::sim {
 
 using namespace detail;
 namespace http = beast::http;
+
+core::Result<std::shared_ptr<NetConfig>> make_net_config(const std::vector<std::string>& connect_to,
+                                                         bool insecure,
+                                                         const std::string& ca_file) {
+    auto net = std::make_shared<NetConfig>();
+    for (const auto& c : connect_to) {
+        auto ct = parse_connect_to(c);
+        if (!ct) return ct.error();
+        net->connect_to.push_back(*ct);
+    }
+    net::ClientTlsOptions tls;
+    tls.insecure = insecure;
+    tls.ca_file = ca_file;
+    auto ctx = net::make_client_tls(tls);
+    if (!ctx) return ctx.error();
+    net->tls = *ctx;
+    return net;
+}
 
 core::Result<ConnectTo> parse_connect_to(std::string_view text) {
     auto bad = [&](std::string why) {

@@ -38,6 +38,11 @@ struct NetConfig {
     std::chrono::milliseconds request_timeout{15000};  // Twilio: 15 s in all
 };
 
+// The network settings of the --connect-to, --insecure and --ca-file flags: every rule parsed,
+// the client TLS context made; the first bad flag is the error.
+core::Result<std::shared_ptr<NetConfig>> make_net_config(const std::vector<std::string>& connect_to,
+                                                         bool insecure, const std::string& ca_file);
+
 // Where a connection to `url` really goes: (host, port) after --connect-to.
 std::pair<std::string, std::string> connect_target(const NetConfig& net, const core::Url& url);
 // The Host header for url: host, plus ":port" when the URL wrote one.

@@ -23,7 +23,6 @@
 #include "core/ids.hpp"
 #include "core/signature.hpp"
 #include "core/wav.hpp"
-#include "net/tls.hpp"
 #include "simulator/commands.hpp"
 #include "simulator/http_client.hpp"
 #include "simulator/playout.hpp"
@@ -835,24 +834,12 @@ int cmd_replay(Args args) {
     o.auth_token = auth_token;
     o.speed = speed;
     o.tolerance_us = std::chrono::duration_cast<std::chrono::microseconds>(*tol).count();
-    o.net = std::make_shared<NetConfig>();
-    for (const auto& c : connect_to) {
-        auto ct = parse_connect_to(c);
-        if (!ct) {
-            std::fprintf(stderr, "mediasim replay: %s\n", ct.error().to_string().c_str());
-            return 2;
-        }
-        o.net->connect_to.push_back(*ct);
-    }
-    net::ClientTlsOptions to;
-    to.insecure = insecure;
-    to.ca_file = ca_file;
-    auto tls = net::make_client_tls(to);
-    if (!tls) {
-        std::fprintf(stderr, "mediasim replay: %s\n", tls.error().to_string().c_str());
+    auto net = make_net_config(connect_to, insecure, ca_file);
+    if (!net) {
+        std::fprintf(stderr, "mediasim replay: %s\n", net.error().to_string().c_str());
         return 2;
     }
-    o.net->tls = *tls;
+    o.net = *net;
 
     std::printf("replaying %s (%zu request(s), %zu stream(s)) against %s at %gx\n",
                 session_path.c_str(), s->http.size(), s->streams.size(), webhook.c_str(), speed);

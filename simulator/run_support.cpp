@@ -12,6 +12,7 @@
 
 #include "reports/html.hpp"
 #include "reports/markdown.hpp"
+#include "simulator/http_client.hpp"
 
 namespace mediasim::sim {
 void add_target_flags(core::ArgParser& p, TargetFlags& f) {
@@ -33,6 +34,9 @@ core::Result<Target> target_from_flags(const TargetFlags& f) {
         return core::make_error("give exactly one of --webhook URL or --stream WS_URL");
     auto network = impairments_from_flags(f.impair);
     if (!network) return network.error();
+    // A bad --connect-to or --ca-file is bad usage, before anything runs.
+    if (auto net = make_net_config(f.target.connect_to, f.target.insecure, f.target.ca_file); !net)
+        return net.error();
     Target t = f.target;
     t.network = *network;
     return t;

@@ -1,4 +1,5 @@
 #include "simulator/runner.hpp"
+#include "simulator/run_support.hpp"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -185,4 +186,22 @@ TEST(WorkerStats, SwapIntervalHandsOverWhatWasRecordedAndGoesOnInTheFreshOne) {
     const Interval third = s.take_interval();
     EXPECT_EQ(third.metrics[static_cast<int>(Metric::pacing_error)].total_count(), 1);
     EXPECT_EQ(third.metrics[static_cast<int>(Metric::pacing_error)].min(), 9);
+}
+
+TEST(TargetFlags, ABadConnectToOrCaFileIsBadUsageBeforeAnythingRuns) {
+    TargetFlags f;
+    f.target.stream = "ws://127.0.0.1:9/media";
+    f.target.connect_to = {"api.example.com:443=127.0.0.1:8443"};
+    EXPECT_TRUE(target_from_flags(f).ok());
+    f.target.connect_to = {"bogus"};
+    auto bad = target_from_flags(f);
+    ASSERT_FALSE(bad.ok());
+    EXPECT_NE(bad.error().to_string().find("--connect-to: \"bogus\""), std::string::npos)
+        << bad.error().to_string();
+    f.target.connect_to.clear();
+    f.target.ca_file = "/nonexistent/ca.pem";
+    bad = target_from_flags(f);
+    ASSERT_FALSE(bad.ok());
+    EXPECT_NE(bad.error().to_string().find("/nonexistent/ca.pem"), std::string::npos)
+        << bad.error().to_string();
 }
